@@ -1,0 +1,41 @@
+"""Plain, frozen entities shared by every layer. No framework is imported here."""
+
+from modelyard.entities.tracking import (
+    Dataset,
+    DatasetInput,
+    DatasetSummary,
+    Experiment,
+    ExperimentTag,
+    InputTag,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+
+__all__ = [
+    "Dataset",
+    "DatasetInput",
+    "DatasetSummary",
+    "Experiment",
+    "ExperimentTag",
+    "InputTag",
+    "LifecycleStage",
+    "Metric",
+    "PagedList",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]

@@ -1,0 +1,1 @@
+"""Services: the rules of tracking (and later the registry) on top of the stores."""

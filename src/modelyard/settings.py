@@ -1,0 +1,196 @@
+"""Every setting of modelyard in one declarative table.
+
+Each :class:`Setting` has a name, the environment variable that sets it, a default, a type and a help
+text. The reference page ``docs/settings.md`` is checked against this table by the test suite.
+Values are read when :func:`load_settings` is called, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    env: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    #: Other environment variables read when ``env`` is unset (MLflow's names), in order.
+    fallbacks: tuple[str, ...] = ()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "tracking_uri",
+        "MODELYARD_TRACKING_URI",
+        "sqlite:///modelyard.db",
+        "Where the client logs: a SQL URI (in-process, no server) or http(s):// of a server.",
+        fallbacks=("MLFLOW_TRACKING_URI",),
+    ),
+    Setting(
+        "backend_store_uri",
+        "MODELYARD_BACKEND_STORE_URI",
+        "sqlite:///modelyard.db",
+        "The database the server keeps runs in (sqlite, postgresql or mysql URI).",
+    ),
+    Setting(
+        "default_artifact_root",
+        "MODELYARD_DEFAULT_ARTIFACT_ROOT",
+        "./mlartifacts",
+        "Where new experiments keep their artifacts unless they name a location.",
+    ),
+    Setting("host", "MODELYARD_HOST", "127.0.0.1", "Address the server listens on."),
+    Setting("port", "MODELYARD_PORT", 5000, "Port the server listens on.", int),
+    Setting("workers", "MODELYARD_WORKERS", 4, "Number of server worker processes.", int),
+    Setting(
+        "db_pool_size",
+        "MODELYARD_DB_POOL_SIZE",
+        5,
+        "Connections each server worker keeps open to PostgreSQL or MySQL.",
+        int,
+    ),
+    Setting(
+        "sqlite_busy_timeout_ms",
+        "MODELYARD_SQLITE_BUSY_TIMEOUT_MS",
+        30000,
+        "How long a SQLite writer waits for the lock before failing.",
+        int,
+    ),
+    Setting(
+        "truncate_long_values",
+        "MODELYARD_TRUNCATE_LONG_VALUES",
+        True,
+        "Truncate too-long param and tag values (with a warning) instead of rejecting them.",
+        _parse_bool,
+        fallbacks=("MLFLOW_TRUNCATE_LONG_VALUES",),
+    ),
+    Setting(
+        "async_logging",
+        "MODELYARD_ASYNC_LOGGING",
+        True,
+        "Queue log_* calls and send them in batches from a background thread.",
+        _parse_bool,
+    ),
+    Setting(
+        "flush_interval_s",
+        "MODELYARD_FLUSH_INTERVAL",
+        0.2,
+        "Longest time a logged value waits in the client queue before it is sent.",
+        float,
+    ),
+    Setting(
+        "http_max_retries",
+        "MODELYARD_HTTP_MAX_RETRIES",
+        5,
+        "How many times the client retries a failed request before raising.",
+        int,
+        fallbacks=("MLFLOW_HTTP_REQUEST_MAX_RETRIES",),
+    ),
+    Setting(
+        "http_backoff_s",
+        "MODELYARD_HTTP_BACKOFF",
+        0.2,
+        "First wait between client retries; it doubles on each retry.",
+        float,
+    ),
+    Setting(
+        "http_timeout_s",
+        "MODELYARD_HTTP_TIMEOUT",
+        120.0,
+        "Seconds the client waits for one server answer.",
+        float,
+        fallbacks=("MLFLOW_HTTP_REQUEST_TIMEOUT",),
+    ),
+    Setting(
+        "tracking_username",
+        "MODELYARD_TRACKING_USERNAME",
+        None,
+        "User name the client sends with HTTP Basic auth.",
+        fallbacks=("MLFLOW_TRACKING_USERNAME",),
+    ),
+    Setting(
+        "tracking_password",
+        "MODELYARD_TRACKING_PASSWORD",
+        None,
+        "Password the client sends with HTTP Basic auth.",
+        fallbacks=("MLFLOW_TRACKING_PASSWORD",),
+    ),
+    Setting(
+        "tracking_token",
+        "MODELYARD_TRACKING_TOKEN",
+        None,
+        "Bearer token the client sends.",
+        fallbacks=("MLFLOW_TRACKING_TOKEN",),
+    ),
+)
+
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Resolved settings: explicit values win over environment variables, which win over defaults."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        unknown = set(values) - set(SETTINGS_BY_NAME)
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        return Settings({**self._values, **changes})
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if "password" in k or "token" in k else v) for k, v in self._values.items()}
+        return f"Settings({shown})"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Read every setting from ``environ`` (``os.environ`` by default), then apply ``overrides``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = None
+        for var in (setting.env, *setting.fallbacks):
+            if var in env:
+                raw = env[var]
+                break
+        if raw is None:
+            values[setting.name] = setting.default
+        else:
+            try:
+                values[setting.name] = setting.parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"bad value for {setting.env}: {exc}") from None
+    for name, value in overrides.items():
+        if name not in SETTINGS_BY_NAME:
+            raise TypeError(f"unknown setting: {name}")
+        if value is not None:
+            values[name] = value
+    return Settings(values)

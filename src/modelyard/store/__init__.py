@@ -1,0 +1,1 @@
+"""Stores: where entities are kept. SQLAlchemy is imported only under ``store/sql``."""

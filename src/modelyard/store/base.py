@@ -1,0 +1,102 @@
+"""What a tracking store does, as a small ``typing.Protocol``.
+
+The store persists already-validated entities; validation, defaults and limits live in
+:mod:`modelyard.service.tracking`. The SQL implementation is :class:`modelyard.store.sql.SqlTrackingStore`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from modelyard.entities import (
+    DatasetInput,
+    DatasetSummary,
+    Experiment,
+    ExperimentTag,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunTag,
+    ViewType,
+)
+
+
+class TrackingStore(Protocol):
+    # experiments
+    def create_experiment(
+        self, name: str, artifact_location: str | None, tags: Sequence[ExperimentTag]
+    ) -> str: ...
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+    def get_experiment_by_name(self, name: str) -> Experiment | None: ...
+    def search_experiments(
+        self,
+        view_type: ViewType,
+        max_results: int,
+        filter_string: str | None,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> PagedList[Experiment]: ...
+    def delete_experiment(self, experiment_id: str) -> None: ...
+    def restore_experiment(self, experiment_id: str) -> None: ...
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None: ...
+    def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None: ...
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None: ...
+
+    # runs
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        run_name: str,
+        tags: Sequence[RunTag],
+    ) -> Run: ...
+    def get_run(self, run_id: str) -> Run: ...
+    def get_run_info(self, run_id: str) -> RunInfo: ...
+    def update_run_info(
+        self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo: ...
+    def delete_run(self, run_id: str) -> None: ...
+    def restore_run(self, run_id: str) -> None: ...
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> PagedList[Run]: ...
+
+    # run data
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None: ...
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None: ...
+    def get_metric_history(
+        self, run_id: str, key: str, max_results: int | None, page_token: str | None
+    ) -> PagedList[Metric]: ...
+    def get_metric_history_bulk_interval(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        start_step: int | None,
+        end_step: int | None,
+        max_results: int,
+    ) -> list[Metric]: ...
+    def search_datasets(self, experiment_ids: Sequence[str]) -> list[DatasetSummary]: ...
+
+    # maintenance
+    def deleted_run_ids(self, older_than_ms: int | None) -> list[str]: ...
+    def deleted_experiment_ids(self, older_than_ms: int | None) -> list[str]: ...
+    def hard_delete_runs(self, run_ids: Sequence[str]) -> int: ...
+    def hard_delete_experiments(self, experiment_ids: Sequence[str]) -> int: ...
+    def close(self) -> None: ...

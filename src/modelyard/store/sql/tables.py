@@ -1,0 +1,181 @@
+"""The tracking schema as SQLAlchemy Core tables.
+
+Rows never leave ``store/sql``: the store turns them into entities. The schema is designed for speed:
+
+* ``latest_metrics`` keeps the latest value of each (run, key) on write, so search and ordering by a
+  metric never scan the history;
+* ``metrics`` is keyed by (run, key, step, timestamp, value, is_nan): identical points are stored once
+  (a retried batch is idempotent) and history reads walk the primary key in step order;
+* NaN is stored as 0 with ``is_nan`` set (MySQL has no NaN); ±inf is clamped to ±DBL_MAX and read
+  back as ±inf;
+* on MySQL every table uses ``utf8mb4_bin`` so keys, names and values compare case-sensitively, as on
+  the other backends.
+
+The Alembic migrations in ``migrations/versions`` create exactly this schema; a test compares them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+metadata = sa.MetaData()
+
+_MYSQL = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+
+#: Text that may exceed 64 KiB on MySQL (experiment tag values, dataset schemas and profiles).
+LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("artifact_location", sa.String(2000), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False, server_default="active"),
+    sa.Column("creation_time", sa.BigInteger),
+    sa.Column("last_update_time", sa.BigInteger),
+    sa.Column("deleted_time", sa.BigInteger),
+    sa.UniqueConstraint("name", name="uq_experiments_name"),
+    sa.CheckConstraint("lifecycle_stage IN ('active', 'deleted')", name="ck_experiments_stage"),
+    **_MYSQL,
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", LongText, nullable=False),
+    **_MYSQL,
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False, server_default=""),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("start_time", sa.BigInteger),
+    sa.Column("end_time", sa.BigInteger),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False, server_default="active"),
+    sa.Column("artifact_uri", sa.String(2000), nullable=False, server_default=""),
+    sa.Column("deleted_time", sa.BigInteger),
+    sa.CheckConstraint(
+        "status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')", name="ck_runs_status"
+    ),
+    sa.CheckConstraint("lifecycle_stage IN ('active', 'deleted')", name="ck_runs_stage"),
+    sa.Index("ix_runs_experiment_start", "experiment_id", "lifecycle_stage", "start_time"),
+    **_MYSQL,
+)
+
+_run_fk = sa.ForeignKey("runs.run_uuid", ondelete="CASCADE")
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_params_key_run", "key", "run_uuid"),
+    **_MYSQL,
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_tags_key_run", "key", "run_uuid"),
+    **_MYSQL,
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, primary_key=True),
+    sa.Column("value", sa.Float(53), primary_key=True),
+    sa.Column("is_nan", sa.Boolean, primary_key=True),
+    sqlite_with_rowid=False,
+    **_MYSQL,
+)
+
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Float(53), nullable=False),
+    sa.Column("is_nan", sa.Boolean, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+    **_MYSQL,
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("digest", sa.String(36), nullable=False),
+    sa.Column("source_type", sa.String(36), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("schema", LongText),
+    sa.Column("profile", LongText),
+    sa.UniqueConstraint("experiment_id", "name", "digest", name="uq_datasets_exp_name_digest"),
+    **_MYSQL,
+)
+
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column(
+        "dataset_id",
+        sa.Integer,
+        sa.ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("context", sa.String(500)),
+    sa.Index("ix_run_inputs_dataset", "dataset_id"),
+    **_MYSQL,
+)
+
+run_input_tags = sa.Table(
+    "run_input_tags",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), primary_key=True),
+    sa.Column("dataset_id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(500), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["run_uuid", "dataset_id"],
+        ["run_inputs.run_uuid", "run_inputs.dataset_id"],
+        ondelete="CASCADE",
+        name="fk_run_input_tags_input",
+    ),
+    **_MYSQL,
+)
