@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -64,8 +64,9 @@ class Experiment:
         return {t.key: t.value for t in self.tags}
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
+class Metric(NamedTuple):
+    """One metric point. A named tuple rather than a dataclass: histories hold 100,000s of them."""
+
     key: str
     value: float
     timestamp: int

@@ -81,12 +81,13 @@ runs = sa.Table(
     **_MYSQL,
 )
 
-_run_fk = sa.ForeignKey("runs.run_uuid", ondelete="CASCADE")
+def _run_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("runs.run_uuid", ondelete="CASCADE")
 
 params = sa.Table(
     "params",
     metadata,
-    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Index("ix_params_key_run", "key", "run_uuid"),
@@ -96,7 +97,7 @@ params = sa.Table(
 tags = sa.Table(
     "tags",
     metadata,
-    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Index("ix_tags_key_run", "key", "run_uuid"),
@@ -106,7 +107,7 @@ tags = sa.Table(
 metrics = sa.Table(
     "metrics",
     metadata,
-    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("step", sa.BigInteger, primary_key=True),
     sa.Column("timestamp", sa.BigInteger, primary_key=True),
@@ -119,7 +120,7 @@ metrics = sa.Table(
 latest_metrics = sa.Table(
     "latest_metrics",
     metadata,
-    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Float(53), nullable=False),
     sa.Column("is_nan", sa.Boolean, nullable=False),
@@ -152,7 +153,7 @@ datasets = sa.Table(
 run_inputs = sa.Table(
     "run_inputs",
     metadata,
-    sa.Column("run_uuid", sa.String(32), _run_fk, primary_key=True),
+    sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
     sa.Column(
         "dataset_id",
         sa.Integer,
