@@ -55,7 +55,8 @@ def validate_key(key: object, what: str = "key") -> str:
             f"Invalid {what} name: '{key}'. Names may only contain alphanumerics, underscores (_), "
             "dashes (-), periods (.), spaces ( ), colons (:) and slashes (/)."
         )
-    if posixpath.normpath(key) != key or key.startswith("/"):
+    norm = posixpath.normpath(key)
+    if norm != key or norm == "." or norm.startswith(("..", "/")):
         raise InvalidInput(
             f"Invalid {what} name: '{key}'. Names may be treated as files in certain cases, and must "
             "not resolve to other names when treated as such (no '..', leading '/' or '.' segments)."
