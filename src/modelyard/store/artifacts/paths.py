@@ -1,0 +1,115 @@
+"""Checks for every artifact path and location that a request carries (reference §1.6, §9).
+
+A path is decoded repeatedly (``%252e%252e`` is ``..`` after two rounds) and then refused when it holds a
+``..`` segment, is absolute, has a backslash, a drive letter, a ``#`` fragment, a ``?`` query, a NUL
+byte or another control character. Checks that need the filesystem (symlinks leaving the root) live in
+the local store, which resolves the final path and compares it with its root.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from urllib.parse import unquote, urlparse
+
+from modelyard.errors import InvalidInput
+
+_DRIVE = re.compile(r"^[a-zA-Z]:")
+_MAX_DECODE_ROUNDS = 10
+
+
+def fully_unquote(text: str) -> str:
+    """URL-decode until the text stops changing (bounded), so double-encoding cannot hide ``..``."""
+    for _ in range(_MAX_DECODE_ROUNDS):
+        decoded = unquote(text)
+        if decoded == text:
+            return text
+        text = decoded
+    raise InvalidInput("Invalid path: it is URL-encoded too many times.")
+
+
+def safe_relative_path(path: str | None, *, what: str = "path", allow_empty: bool = True) -> str:
+    """Return ``path`` normalised as a relative POSIX path, or raise :class:`InvalidInput`.
+
+    An empty path (the root) is allowed unless ``allow_empty`` is false.
+    """
+    if path is None:
+        path = ""
+    if not isinstance(path, str):
+        raise InvalidInput(f"Invalid {what}: a string is required.")
+    decoded = fully_unquote(path)
+    for candidate in (path, decoded):
+        if any(ord(c) < 32 or ord(c) == 127 for c in candidate):
+            raise InvalidInput(f"Invalid {what}: control characters are not allowed.")
+        if "\\" in candidate:
+            raise InvalidInput(f"Invalid {what}: backslashes are not allowed.")
+        if "#" in candidate or "?" in candidate:
+            raise InvalidInput(f"Invalid {what}: '#' and '?' are not allowed.")
+        if candidate.startswith("/") or _DRIVE.match(candidate):
+            raise InvalidInput(f"Invalid {what}: it must be relative.")
+        if ".." in candidate.split("/"):
+            raise InvalidInput(f"Invalid {what}: '..' segments are not allowed.")
+    # Checked in both forms, but the name stays as given: a file may be called "100%.txt".
+    normalised = posixpath.normpath(path) if path else ""
+    if normalised in (".", ""):
+        normalised = ""
+    if normalised.startswith(("..", "/")):
+        raise InvalidInput(f"Invalid {what}: it leaves the artifact root.")
+    if not normalised and not allow_empty:
+        raise InvalidInput(f"Invalid {what}: a file path is required.")
+    return normalised
+
+
+def is_private_host(host: str) -> bool:
+    """True for loopback, private, link-local, reserved and unspecified addresses and ``localhost``."""
+    host = host.strip("[]").lower()
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback") or host.endswith(
+        ".localhost"
+    ):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return bool(
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified or ip.is_multicast
+    )
+
+
+#: Schemes an experiment's artifact location may use.
+ALLOWED_LOCATION_SCHEMES = frozenset({"", "file", "s3", "mlflow-artifacts", "http", "https", "gs", "wasbs", "abfss"})
+
+
+def validate_artifact_location(location: str, *, allow_private_http: bool = False) -> str:
+    """Refuse artifact locations that would let the server read or fetch what it should not.
+
+    ``runs:`` and ``models:`` are resolvers, not locations; a query or fragment is refused (they have
+    hidden traversal before); HTTP locations must not point at private, loopback or link-local hosts
+    unless ``allow_private_http`` (a test or an internal deployment) says so.
+    """
+    if not isinstance(location, str) or not location.strip():
+        raise InvalidInput("Invalid artifact location: a non-empty string is required.")
+    decoded = fully_unquote(location)
+    if any(ord(c) < 32 for c in decoded):
+        raise InvalidInput("Invalid artifact location: control characters are not allowed.")
+    if "#" in decoded or "?" in decoded:
+        raise InvalidInput("Invalid artifact location: a query or fragment is not allowed.")
+    parsed = urlparse(decoded)
+    scheme = parsed.scheme.lower()
+    if _DRIVE.match(decoded):
+        scheme = ""
+    if scheme not in ALLOWED_LOCATION_SCHEMES:
+        raise InvalidInput(f"Invalid artifact location: the scheme '{scheme}:' is not supported here.")
+    if ".." in decoded.replace("\\", "/").split("/"):
+        raise InvalidInput("Invalid artifact location: '..' segments are not allowed.")
+    if scheme in ("http", "https"):
+        host = parsed.hostname or ""
+        if not host:
+            raise InvalidInput("Invalid artifact location: an HTTP location needs a host.")
+        if not allow_private_http and is_private_host(host):
+            raise InvalidInput(
+                "Invalid artifact location: HTTP locations on private, loopback or link-local "
+                "addresses are not allowed."
+            )
+    return location
