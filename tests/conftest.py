@@ -13,9 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-PG_ADMIN = os.environ.get("MODELYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "MODELYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 MYSQL_ADMIN = os.environ.get("MODELYARD_TEST_MYSQL", "mysql://root@127.0.0.1:3306/")
-BACKENDS = [b for b in os.environ.get("MODELYARD_TEST_BACKENDS", "sqlite,postgres,mysql").split(",") if b]
+BACKENDS = [
+    b for b in os.environ.get("MODELYARD_TEST_BACKENDS", "sqlite,postgres,mysql").split(",") if b
+]
 
 
 def _pg_database() -> Iterator[str]:
@@ -26,7 +30,9 @@ def _pg_database() -> Iterator[str]:
     try:
         conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as e:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN} ({e}); start it or set MODELYARD_TEST_BACKENDS")
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_ADMIN} ({e}); start it or set MODELYARD_TEST_BACKENDS"
+        )
     with conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -41,9 +47,13 @@ def _mysql_database() -> Iterator[str]:
 
     name = f"modelyard_test_{uuid.uuid4().hex[:12]}"
     try:
-        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5)
+        conn = pymysql.connect(
+            host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5
+        )
     except pymysql.err.OperationalError as e:
-        pytest.fail(f"MariaDB/MySQL is not reachable at 127.0.0.1:3306 ({e}); start it or set MODELYARD_TEST_BACKENDS")
+        pytest.fail(
+            f"MariaDB/MySQL is not reachable at 127.0.0.1:3306 ({e}); start it or set MODELYARD_TEST_BACKENDS"
+        )
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")

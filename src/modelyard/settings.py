@@ -165,13 +165,13 @@ class Settings:
         return dict(self._values)
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if "password" in k or "token" in k else v) for k, v in self._values.items()}
+        shown = {
+            k: ("***" if "password" in k or "token" in k else v) for k, v in self._values.items()
+        }
         return f"Settings({shown})"
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read every setting from ``environ`` (``os.environ`` by default), then apply ``overrides``."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}

@@ -97,7 +97,13 @@ def test_bad_artifact_locations_are_refused(location):
 
 @pytest.mark.parametrize(
     "location",
-    ["s3://bucket/prefix", "file:///data/mlartifacts", "/data/mlartifacts", "mlflow-artifacts:/", "https://example.com/a"],
+    [
+        "s3://bucket/prefix",
+        "file:///data/mlartifacts",
+        "/data/mlartifacts",
+        "mlflow-artifacts:/",
+        "https://example.com/a",
+    ],
 )
 def test_good_artifact_locations_pass(location):
     assert validate_artifact_location(location) == location
@@ -105,4 +111,8 @@ def test_good_artifact_locations_pass(location):
 
 def test_private_http_allowed_only_when_asked():
     assert validate_artifact_location("http://127.0.0.1:9000/a", allow_private_http=True)
-    assert is_private_host("LOCALHOST") and is_private_host("fd00::1") and not is_private_host("example.com")
+    assert (
+        is_private_host("LOCALHOST")
+        and is_private_host("fd00::1")
+        and not is_private_host("example.com")
+    )

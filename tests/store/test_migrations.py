@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 
 from modelyard.store.sql import create_db_engine, upgrade_database
 from modelyard.store.sql.migrations import HEAD, SCRIPT_LOCATION
@@ -20,7 +20,7 @@ def test_head_constant_is_alembic_head():
 
 
 def test_migrated_schema_matches_tables(db_uri):
-    before, after = upgrade_database(db_uri)
+    _before, after = upgrade_database(db_uri)
     assert after == HEAD
     assert upgrade_database(db_uri) == (HEAD, HEAD)  # a second upgrade is a no-op
     engine = create_db_engine(db_uri)

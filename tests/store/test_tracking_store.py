@@ -17,7 +17,6 @@ from modelyard.entities import (
     Param,
     RunStatus,
     RunTag,
-    ViewType,
 )
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from modelyard.service.tracking import TrackingService
@@ -115,7 +114,9 @@ def test_create_run_defaults_and_name_sync(tracking, unique):
 
     named = tracking.create_run(exp_id, run_name="mine")
     assert tracking.get_run(named.info.run_id).data.tag_dict["mlflow.runName"] == "mine"
-    tagged = tracking.create_run(exp_id, tags=[RunTag("mlflow.runName", "from-tag"), RunTag("mlflow.user", "bob")])
+    tagged = tracking.create_run(
+        exp_id, tags=[RunTag("mlflow.runName", "from-tag"), RunTag("mlflow.user", "bob")]
+    )
     assert tagged.info.run_name == "from-tag" and tagged.info.user_id == "bob"
     with pytest.raises(InvalidInput, match="different values"):
         tracking.create_run(exp_id, run_name="a", tags=[RunTag("mlflow.runName", "b")])
@@ -175,7 +176,13 @@ def test_metrics_nan_inf_and_latest_rule(tracking, unique):
     assert math.isnan(data["nan"])
     assert data["pinf"] == math.inf and data["ninf"] == -math.inf
     history = tracking.get_metric_history(run_id, "loss")
-    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.1), (2, 7.0), (3, 0.9), (3, 0.5)]
+    assert [(m.step, m.value) for m in history] == [
+        (0, 1.0),
+        (1, 0.1),
+        (2, 7.0),
+        (3, 0.9),
+        (3, 0.5),
+    ]
     assert all(m.run_id == run_id and m.key == "loss" for m in history)
     # same step and time, bigger value wins
     tracking.log_metric(run_id, Metric("tie", 1.0, timestamp=5, step=1))
@@ -304,13 +311,17 @@ def test_metric_history_bulk_interval_samples_and_keeps_ends(tracking, unique):
     b = tracking.create_run(exp_id).info.run_id
     for run_id in (a, b):
         for start in range(0, 3000, 1000):
-            tracking.log_batch(run_id, metrics=[Metric("m", float(i), i, i) for i in range(start, start + 1000)])
+            tracking.log_batch(
+                run_id, metrics=[Metric("m", float(i), i, i) for i in range(start, start + 1000)]
+            )
     points = tracking.get_metric_history_bulk_interval([a, b], "m", max_results=50)
     for run_id in (a, b):
         steps = [p.step for p in points if p.run_id == run_id]
         assert len(steps) == 50 and steps == sorted(steps)
         assert steps[0] == 0 and steps[-1] == 2999
-    windowed = tracking.get_metric_history_bulk_interval([a], "m", start_step=100, end_step=199, max_results=2500)
+    windowed = tracking.get_metric_history_bulk_interval(
+        [a], "m", start_step=100, end_step=199, max_results=2500
+    )
     assert [p.step for p in windowed] == list(range(100, 200))
     with pytest.raises(InvalidInput, match="both must be specified"):
         tracking.get_metric_history_bulk_interval([a], "m", start_step=1)
@@ -321,7 +332,9 @@ def test_metric_history_bulk_interval_samples_and_keeps_ends(tracking, unique):
 def test_dataset_inputs(tracking, unique):
     exp_id = _exp(tracking, unique)
     run_id = tracking.create_run(exp_id).info.run_id
-    ds = Dataset("iris", "d1g3st", "local", "/data/iris.csv", schema='{"cols": []}', profile='{"rows": 150}')
+    ds = Dataset(
+        "iris", "d1g3st", "local", "/data/iris.csv", schema='{"cols": []}', profile='{"rows": 150}'
+    )
     item = DatasetInput(ds, (InputTag("mlflow.data.context", "training"),))
     tracking.log_inputs(run_id, [item])
     tracking.log_inputs(run_id, [item])  # logging the same input again adds nothing
@@ -367,7 +380,9 @@ def test_concurrent_writers_lose_nothing(tracking, unique):
     def writer(n: int) -> None:
         try:
             for i in range(0, 200, 20):
-                tracking.log_batch(run_id, metrics=[Metric(f"w{n}", float(j), j, j) for j in range(i, i + 20)])
+                tracking.log_batch(
+                    run_id, metrics=[Metric(f"w{n}", float(j), j, j) for j in range(i, i + 20)]
+                )
         except BaseException as e:  # surfaced below
             errors.append(e)
 
@@ -380,4 +395,3 @@ def test_concurrent_writers_lose_nothing(tracking, unique):
     for n in range(8):
         assert len(tracking.get_metric_history(run_id, f"w{n}")) == 200
     assert tracking.get_run(run_id).data.metric_dict == {f"w{n}": 199.0 for n in range(8)}
-

@@ -66,7 +66,9 @@ class TrackingService:
             self._validate_experiment_tag(tag)
         if artifact_location is not None:
             if not isinstance(artifact_location, str):
-                raise InvalidInput("Invalid value for parameter 'artifact_location': a string is required.")
+                raise InvalidInput(
+                    "Invalid value for parameter 'artifact_location': a string is required."
+                )
             if artifact_location.startswith("runs:"):
                 raise InvalidInput(
                     "Invalid artifact location: 'runs:' URIs cannot be used as an experiment's "
@@ -93,13 +95,19 @@ class TrackingService:
     ) -> PagedList[Experiment]:
         v.validate_max_results(max_results, v.MAX_EXPERIMENTS_SEARCH_RESULTS)
         return self.store.search_experiments(
-            ViewType(view_type), max_results, filter_string or None, tuple(order_by), page_token or None
+            ViewType(view_type),
+            max_results,
+            filter_string or None,
+            tuple(order_by),
+            page_token or None,
         )
 
     def delete_experiment(self, experiment_id: str) -> None:
         experiment_id = v.validate_experiment_id(experiment_id)
         if experiment_id == "0":
-            raise InvalidInput("Cannot delete the default experiment '0'. This is an internally reserved experiment.")
+            raise InvalidInput(
+                "Cannot delete the default experiment '0'. This is an internally reserved experiment."
+            )
         self.store.delete_experiment(experiment_id)
 
     def restore_experiment(self, experiment_id: str) -> None:
@@ -111,7 +119,8 @@ class TrackingService:
         experiment = self.store.get_experiment(experiment_id)
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE.value:
             raise InvalidState(
-                f"Cannot rename a non-active experiment {experiment_id}.", experiment_id=experiment_id
+                f"Cannot rename a non-active experiment {experiment_id}.",
+                experiment_id=experiment_id,
             )
         self.store.rename_experiment(experiment_id, new_name)
 
@@ -135,7 +144,9 @@ class TrackingService:
     def _validate_experiment_tag(self, tag: ExperimentTag) -> ExperimentTag:
         v.validate_key(tag.key, "tag")
         if not isinstance(tag.value, str):
-            raise InvalidInput(f"Invalid value for experiment tag '{tag.key}': a string is required.")
+            raise InvalidInput(
+                f"Invalid value for experiment tag '{tag.key}': a string is required."
+            )
         if len(tag.value) > v.MAX_EXPERIMENT_TAG_VALUE_LENGTH:
             raise InvalidInput(
                 f"Experiment tag '{tag.key}' has a value longer than "
@@ -152,7 +163,9 @@ class TrackingService:
         tags: Sequence[RunTag] = (),
         run_name: str | None = None,
     ) -> Run:
-        experiment_id = v.validate_experiment_id(experiment_id if experiment_id not in (None, "") else "0")
+        experiment_id = v.validate_experiment_id(
+            experiment_id if experiment_id not in (None, "") else "0"
+        )
         tags = [v.validate_tag(t, self.truncate_long_values) for t in tags]
         tag_map = {t.key: t.value for t in tags}
         name_tag = tag_map.get(RUN_NAME_TAG)
@@ -163,7 +176,9 @@ class TrackingService:
             )
         run_name = run_name or name_tag or generate_run_name()
         if len(run_name) > v.MAX_RUN_NAME_LENGTH:
-            raise InvalidInput(f"Run name exceeds the maximum length of {v.MAX_RUN_NAME_LENGTH} characters.")
+            raise InvalidInput(
+                f"Run name exceeds the maximum length of {v.MAX_RUN_NAME_LENGTH} characters."
+            )
         if name_tag is None:
             tags.append(RunTag(RUN_NAME_TAG, run_name))
         if user_id is None or user_id == "":
@@ -196,7 +211,9 @@ class TrackingService:
             try:
                 status = RunStatus(status).value
             except ValueError:
-                raise InvalidInput(f"Invalid value {status!r} for parameter 'status' supplied.") from None
+                raise InvalidInput(
+                    f"Invalid value {status!r} for parameter 'status' supplied."
+                ) from None
         if end_time is not None and (isinstance(end_time, bool) or not isinstance(end_time, int)):
             raise InvalidInput(f"Invalid value {end_time!r} for parameter 'end_time' supplied.")
         if run_name is not None:
@@ -228,7 +245,12 @@ class TrackingService:
         ids = [v.validate_experiment_id(e) for e in experiment_ids]
         v.validate_max_results(max_results, v.MAX_RUNS_SEARCH_RESULTS)
         return self.store.search_runs(
-            ids, filter_string or None, ViewType(run_view_type), max_results, tuple(order_by), page_token or None
+            ids,
+            filter_string or None,
+            ViewType(run_view_type),
+            max_results,
+            tuple(order_by),
+            page_token or None,
         )
 
     # ---------------------------------------------------------------- run data
@@ -284,13 +306,19 @@ class TrackingService:
             if not isinstance(value, str) or value == "":
                 raise InvalidInput(f"Missing value for required parameter 'dataset.{field}'.")
             if len(value) > limit:
-                raise InvalidInput(f"Dataset {field} exceeds the maximum length of {limit} characters.")
+                raise InvalidInput(
+                    f"Dataset {field} exceeds the maximum length of {limit} characters."
+                )
         if ds.schema is not None and len(ds.schema) > v.MAX_DATASET_SCHEMA_LENGTH:
             raise InvalidInput("Dataset schema exceeds the maximum size of 1 MiB.")
         if ds.profile is not None and len(ds.profile) > v.MAX_DATASET_PROFILE_LENGTH:
             raise InvalidInput("Dataset profile exceeds the maximum size of 16 MiB.")
         for tag in item.tags:
-            if not isinstance(tag.key, str) or not tag.key or len(tag.key) > v.MAX_INPUT_TAG_KEY_LENGTH:
+            if (
+                not isinstance(tag.key, str)
+                or not tag.key
+                or len(tag.key) > v.MAX_INPUT_TAG_KEY_LENGTH
+            ):
                 raise InvalidInput(
                     f"Input tag key must be a non-empty string of at most {v.MAX_INPUT_TAG_KEY_LENGTH} characters."
                 )
@@ -332,11 +360,15 @@ class TrackingService:
         if not isinstance(metric_key, str) or not metric_key:
             raise InvalidInput("Missing value for required parameter 'metric_key'.")
         if (start_step is None) != (end_step is None):
-            raise InvalidInput("If either start step or end step are specified, both must be specified.")
+            raise InvalidInput(
+                "If either start step or end step are specified, both must be specified."
+            )
         if start_step is not None and end_step is not None and start_step > end_step:
             raise InvalidInput("end_step must be greater than or equal to start_step.")
         v.validate_max_results(max_results, v.MAX_BULK_INTERVAL_RESULTS)
-        return self.store.get_metric_history_bulk_interval(ids, metric_key, start_step, end_step, max_results)
+        return self.store.get_metric_history_bulk_interval(
+            ids, metric_key, start_step, end_step, max_results
+        )
 
     def search_datasets(self, experiment_ids: Sequence[str]) -> list[DatasetSummary]:
         return self.store.search_datasets([v.validate_experiment_id(e) for e in experiment_ids])
@@ -357,12 +389,18 @@ class TrackingService:
             runs_to_delete = [v.validate_run_id(r) for r in run_ids]
             for run_id in runs_to_delete:
                 if self.store.get_run_info(run_id).lifecycle_stage != LifecycleStage.DELETED.value:
-                    raise InvalidState(f"Run {run_id} is not in the deleted lifecycle stage.", run_id=run_id)
+                    raise InvalidState(
+                        f"Run {run_id} is not in the deleted lifecycle stage.", run_id=run_id
+                    )
             exps_to_delete = [v.validate_experiment_id(e) for e in experiment_ids]
             for exp_id in exps_to_delete:
-                if self.store.get_experiment(exp_id).lifecycle_stage != LifecycleStage.DELETED.value:
+                if (
+                    self.store.get_experiment(exp_id).lifecycle_stage
+                    != LifecycleStage.DELETED.value
+                ):
                     raise InvalidState(
-                        f"Experiment {exp_id} is not in the deleted lifecycle stage.", experiment_id=exp_id
+                        f"Experiment {exp_id} is not in the deleted lifecycle stage.",
+                        experiment_id=exp_id,
                     )
         else:
             runs_to_delete = self.store.deleted_run_ids(older_than_ms)

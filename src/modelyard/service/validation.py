@@ -45,7 +45,9 @@ _EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
 def validate_key(key: object, what: str = "key") -> str:
     """A metric, param or tag key: ≤250 characters of ``[/\\w.\\- :]`` that normpath leaves alone."""
     if not isinstance(key, str) or key == "":
-        raise InvalidInput(f"Invalid value {key!r} for parameter '{what}' supplied: a non-empty string is required.")
+        raise InvalidInput(
+            f"Invalid value {key!r} for parameter '{what}' supplied: a non-empty string is required."
+        )
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(
             f"'{key[:40]}...' exceeds the maximum length of {MAX_KEY_LENGTH} characters for a {what}."
@@ -74,7 +76,9 @@ def validate_experiment_id(experiment_id: object) -> str:
     if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
         experiment_id = str(experiment_id)
     if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
-        raise InvalidInput(f"Invalid value {experiment_id!r} for parameter 'experiment_id' supplied.")
+        raise InvalidInput(
+            f"Invalid value {experiment_id!r} for parameter 'experiment_id' supplied."
+        )
     return experiment_id
 
 

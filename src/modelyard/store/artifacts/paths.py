@@ -64,21 +64,31 @@ def safe_relative_path(path: str | None, *, what: str = "path", allow_empty: boo
 def is_private_host(host: str) -> bool:
     """True for loopback, private, link-local, reserved and unspecified addresses and ``localhost``."""
     host = host.strip("[]").lower()
-    if host in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback") or host.endswith(
-        ".localhost"
-    ):
+    if host in (
+        "localhost",
+        "localhost.localdomain",
+        "ip6-localhost",
+        "ip6-loopback",
+    ) or host.endswith(".localhost"):
         return True
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return False
     return bool(
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified or ip.is_multicast
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_unspecified
+        or ip.is_multicast
     )
 
 
 #: Schemes an experiment's artifact location may use.
-ALLOWED_LOCATION_SCHEMES = frozenset({"", "file", "s3", "mlflow-artifacts", "http", "https", "gs", "wasbs", "abfss"})
+ALLOWED_LOCATION_SCHEMES = frozenset(
+    {"", "file", "s3", "mlflow-artifacts", "http", "https", "gs", "wasbs", "abfss"}
+)
 
 
 def validate_artifact_location(location: str, *, allow_private_http: bool = False) -> str:
@@ -100,7 +110,9 @@ def validate_artifact_location(location: str, *, allow_private_http: bool = Fals
     if _DRIVE.match(decoded):
         scheme = ""
     if scheme not in ALLOWED_LOCATION_SCHEMES:
-        raise InvalidInput(f"Invalid artifact location: the scheme '{scheme}:' is not supported here.")
+        raise InvalidInput(
+            f"Invalid artifact location: the scheme '{scheme}:' is not supported here."
+        )
     if ".." in decoded.replace("\\", "/").split("/"):
         raise InvalidInput("Invalid artifact location: '..' segments are not allowed.")
     if scheme in ("http", "https"):

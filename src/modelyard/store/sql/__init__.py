@@ -25,7 +25,9 @@ def open_tracking_store(
     default_artifact_root: str = "./mlartifacts",
 ) -> SqlTrackingStore:
     """Open the tracking store at ``uri``, creating or migrating its schema first."""
-    engine = create_db_engine(uri, pool_size=pool_size, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms)
+    engine = create_db_engine(
+        uri, pool_size=pool_size, sqlite_busy_timeout_ms=sqlite_busy_timeout_ms
+    )
     try:
         with translate_errors():
             upgrade(engine)

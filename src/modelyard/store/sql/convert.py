@@ -31,7 +31,9 @@ def loaded_metric_value(value: float, is_nan: bool) -> float:
 
 
 def metric_from_row(row: Any, run_id: str | None = None) -> Metric:
-    return Metric(row.key, loaded_metric_value(row.value, row.is_nan), row.timestamp, row.step, run_id)
+    return Metric(
+        row.key, loaded_metric_value(row.value, row.is_nan), row.timestamp, row.step, run_id
+    )
 
 
 def metrics_from_rows(key: str, rows: Any, run_id: str | None) -> list[Metric]:

@@ -23,7 +23,11 @@ from modelyard.errors import InvalidInput, ModelyardError, TemporarilyUnavailabl
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+}
 
 
 def parse_db_uri(uri: str) -> URL:
@@ -55,20 +59,27 @@ def _redact(uri: str) -> str:
         return "<unparsable URI>"
 
 
-def create_db_engine(uri: str, *, pool_size: int = 5, sqlite_busy_timeout_ms: int = 30000) -> Engine:
+def create_db_engine(
+    uri: str, *, pool_size: int = 5, sqlite_busy_timeout_ms: int = 30000
+) -> Engine:
     url = parse_db_uri(uri)
     backend = url.get_backend_name()
     kwargs: dict[str, Any] = {}
     if backend == "sqlite":
         memory = url.database in (None, "", ":memory:")
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": sqlite_busy_timeout_ms / 1000}
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": sqlite_busy_timeout_ms / 1000,
+        }
         if memory:
             kwargs["poolclass"] = StaticPool
         else:
             kwargs["pool_size"] = max(pool_size, 5)
             kwargs["max_overflow"] = 20
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True, pool_recycle=3600)
+        kwargs.update(
+            pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True, pool_recycle=3600
+        )
     try:
         engine = sa.create_engine(url, **kwargs)
     except ModuleNotFoundError as e:
@@ -120,13 +131,17 @@ def translate_errors() -> Iterator[None]:
         log.warning("database operation failed: %s", e.orig if e.orig is not None else e)
         if _looks_like_lock_timeout(e):
             raise TemporarilyUnavailable("The database is busy; try again.") from None
-        raise TemporarilyUnavailable("The database cannot be reached or refused the operation.") from None
+        raise TemporarilyUnavailable(
+            "The database cannot be reached or refused the operation."
+        ) from None
     except exc.InterfaceError as e:
         log.warning("database interface error: %s", e)
         raise TemporarilyUnavailable("The database connection failed.") from None
     except exc.DataError as e:
         log.info("database rejected a value: %s", e.orig if e.orig is not None else e)
-        raise InvalidInput("A value is out of range or of the wrong type for the database.") from None
+        raise InvalidInput(
+            "A value is out of range or of the wrong type for the database."
+        ) from None
     except exc.SQLAlchemyError:
         log.exception("unexpected database error")
         raise ModelyardError("Internal database error.") from None

@@ -20,7 +20,9 @@ def decode_page_token(token: str | None) -> int:
         data = json.loads(base64.urlsafe_b64decode(token.encode() + b"==="))
         offset = data["offset"]
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeError):
-        raise InvalidInput(f"Invalid page token {token[:64]!r}: it was not returned by a search.") from None
+        raise InvalidInput(
+            f"Invalid page token {token[:64]!r}: it was not returned by a search."
+        ) from None
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise InvalidInput(f"Invalid page token {token[:64]!r}: it was not returned by a search.")
     return offset

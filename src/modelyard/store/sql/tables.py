@@ -81,8 +81,10 @@ runs = sa.Table(
     **_MYSQL,
 )
 
+
 def _run_fk() -> sa.ForeignKey:
     return sa.ForeignKey("runs.run_uuid", ondelete="CASCADE")
+
 
 params = sa.Table(
     "params",

@@ -72,7 +72,9 @@ def _exp_int(experiment_id: str) -> int:
     try:
         return int(experiment_id)
     except (TypeError, ValueError):
-        raise NotFound(f"No Experiment with id={experiment_id} exists", experiment_id=experiment_id) from None
+        raise NotFound(
+            f"No Experiment with id={experiment_id} exists", experiment_id=experiment_id
+        ) from None
 
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:")
@@ -111,7 +113,9 @@ class SqlTrackingStore:
         with translate_errors():
             with self._read() as conn:
                 found = conn.execute(
-                    sa.select(t.experiments.c.experiment_id).where(t.experiments.c.experiment_id == 0)
+                    sa.select(t.experiments.c.experiment_id).where(
+                        t.experiments.c.experiment_id == 0
+                    )
                 ).first()
             if found:
                 return
@@ -158,13 +162,18 @@ class SqlTrackingStore:
                         conn.execute(
                             t.experiments.update()
                             .where(t.experiments.c.experiment_id == exp_id)
-                            .values(artifact_location=_join_uri(self.default_artifact_root, str(exp_id)))
+                            .values(
+                                artifact_location=_join_uri(self.default_artifact_root, str(exp_id))
+                            )
                         )
                     if tags:
                         rows = {tag.key: tag.value for tag in tags}
                         conn.execute(
                             t.experiment_tags.insert(),
-                            [{"experiment_id": exp_id, "key": k, "value": v} for k, v in rows.items()],
+                            [
+                                {"experiment_id": exp_id, "key": k, "value": v}
+                                for k, v in rows.items()
+                            ],
                         )
             except exc.IntegrityError:
                 raise AlreadyExists(f"Experiment(name={name}) already exists.", name=name) from None
@@ -175,10 +184,14 @@ class SqlTrackingStore:
             sa.select(t.experiments).where(t.experiments.c.experiment_id == _exp_int(experiment_id))
         ).first()
         if row is None:
-            raise NotFound(f"No Experiment with id={experiment_id} exists", experiment_id=experiment_id)
+            raise NotFound(
+                f"No Experiment with id={experiment_id} exists", experiment_id=experiment_id
+            )
         return row
 
-    def _experiment_tags(self, conn: Connection, ids: Sequence[int]) -> dict[int, tuple[ExperimentTag, ...]]:
+    def _experiment_tags(
+        self, conn: Connection, ids: Sequence[int]
+    ) -> dict[int, tuple[ExperimentTag, ...]]:
         out: dict[int, list[ExperimentTag]] = defaultdict(list)
         for chunk in _chunks(list(ids)):
             for row in conn.execute(
@@ -244,7 +257,8 @@ class SqlTrackingStore:
             else:
                 if row.lifecycle_stage == stage:
                     raise InvalidState(
-                        f"Cannot restore an active experiment: {experiment_id}", experiment_id=experiment_id
+                        f"Cannot restore an active experiment: {experiment_id}",
+                        experiment_id=experiment_id,
                     )
                 conn.execute(
                     t.experiments.update()
@@ -279,7 +293,9 @@ class SqlTrackingStore:
                         .values(name=new_name, last_update_time=_now_ms())
                     )
             except exc.IntegrityError:
-                raise AlreadyExists(f"Experiment(name={new_name}) already exists.", name=new_name) from None
+                raise AlreadyExists(
+                    f"Experiment(name={new_name}) already exists.", name=new_name
+                ) from None
 
     def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
         with translate_errors(), self._write() as conn:
@@ -302,7 +318,8 @@ class SqlTrackingStore:
             row = self._experiment_row(conn, experiment_id)
             deleted = conn.execute(
                 t.experiment_tags.delete().where(
-                    t.experiment_tags.c.experiment_id == row.experiment_id, t.experiment_tags.c.key == key
+                    t.experiment_tags.c.experiment_id == row.experiment_id,
+                    t.experiment_tags.c.key == key,
                 )
             ).rowcount
             if not deleted:
@@ -337,7 +354,8 @@ class SqlTrackingStore:
             tag_map = {tag.key: tag.value for tag in tags}
             if tag_map:
                 conn.execute(
-                    t.tags.insert(), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()]
+                    t.tags.insert(),
+                    [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()],
                 )
         info = RunInfo(
             run_id=run_id,
@@ -382,10 +400,14 @@ class SqlTrackingStore:
             ):
                 params[r.run_uuid].append(Param(r.key, r.value))
             for r in conn.execute(
-                sa.select(t.tags.c.run_uuid, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_uuid.in_(chunk))
+                sa.select(t.tags.c.run_uuid, t.tags.c.key, t.tags.c.value).where(
+                    t.tags.c.run_uuid.in_(chunk)
+                )
             ):
                 tags[r.run_uuid].append(RunTag(r.key, r.value))
-            for r in conn.execute(sa.select(t.latest_metrics).where(t.latest_metrics.c.run_uuid.in_(chunk))):
+            for r in conn.execute(
+                sa.select(t.latest_metrics).where(t.latest_metrics.c.run_uuid.in_(chunk))
+            ):
                 metrics[r.run_uuid].append(metric_from_row(r))
             self._load_inputs(conn, chunk, inputs)
         return [
@@ -417,7 +439,9 @@ class SqlTrackingStore:
             input_tags[(r.run_uuid, r.dataset_id)].append(InputTag(r.key, r.value))
         for r in found:
             dataset = Dataset(r.name, r.digest, r.source_type, r.source, r.schema, r.profile)
-            out[r.run_uuid].append(DatasetInput(dataset, tuple(input_tags.get((r.run_uuid, r.dataset_id), ()))))
+            out[r.run_uuid].append(
+                DatasetInput(dataset, tuple(input_tags.get((r.run_uuid, r.dataset_id), ())))
+            )
 
     def update_run_info(
         self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
@@ -450,7 +474,9 @@ class SqlTrackingStore:
             conn.execute(
                 t.runs.update()
                 .where(t.runs.c.run_uuid == run_id)
-                .values(lifecycle_stage=stage, deleted_time=_now_ms() if stage == "deleted" else None)
+                .values(
+                    lifecycle_stage=stage, deleted_time=_now_ms() if stage == "deleted" else None
+                )
             )
 
     def delete_run(self, run_id: str) -> None:
@@ -511,7 +537,9 @@ class SqlTrackingStore:
                 )
                 if RUN_NAME_TAG in tag_map:
                     conn.execute(
-                        t.runs.update().where(t.runs.c.run_uuid == run_id).values(name=tag_map[RUN_NAME_TAG])
+                        t.runs.update()
+                        .where(t.runs.c.run_uuid == run_id)
+                        .values(name=tag_map[RUN_NAME_TAG])
                     )
             if metrics:
                 self._log_metrics(conn, run_id, metrics)
@@ -533,7 +561,11 @@ class SqlTrackingStore:
                     f"'{value}'.",
                     run_id=run_id,
                 )
-        new = [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
+        new = [
+            {"run_uuid": run_id, "key": k, "value": v}
+            for k, v in wanted.items()
+            if k not in existing
+        ]
         insert_ignore(conn, t.params, new)
 
     def _log_metrics(self, conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
@@ -551,7 +583,11 @@ class SqlTrackingStore:
             }
             rows.append(row)
             best = latest.get(m.key)
-            if best is None or (m.step, m.timestamp, value) > (best["step"], best["timestamp"], best["value"]):
+            if best is None or (m.step, m.timestamp, value) > (
+                best["step"],
+                best["timestamp"],
+                best["value"],
+            ):
                 latest[m.key] = row
         insert_ignore(conn, t.metrics, rows)
         upsert_latest_metrics(conn, list(latest.values()))
@@ -596,12 +632,21 @@ class SqlTrackingStore:
                 insert_ignore(
                     conn,
                     t.run_inputs,
-                    [{"run_uuid": run_id, "dataset_id": dataset_id, "context": tag_map.get(DATASET_CONTEXT_TAG)}],
+                    [
+                        {
+                            "run_uuid": run_id,
+                            "dataset_id": dataset_id,
+                            "context": tag_map.get(DATASET_CONTEXT_TAG),
+                        }
+                    ],
                 )
                 insert_ignore(
                     conn,
                     t.run_input_tags,
-                    [{"run_uuid": run_id, "dataset_id": dataset_id, "key": k, "value": v} for k, v in tag_map.items()],
+                    [
+                        {"run_uuid": run_id, "dataset_id": dataset_id, "key": k, "value": v}
+                        for k, v in tag_map.items()
+                    ],
                 )
 
     def get_metric_history(
@@ -644,7 +689,11 @@ class SqlTrackingStore:
                 cond = [m.c.run_uuid == run_id, m.c.key == key]
                 if start_step is not None and end_step is not None:
                     cond += [m.c.step >= start_step, m.c.step <= end_step]
-                steps = conn.execute(sa.select(m.c.step).where(*cond).distinct().order_by(m.c.step)).scalars().all()
+                steps = (
+                    conn.execute(sa.select(m.c.step).where(*cond).distinct().order_by(m.c.step))
+                    .scalars()
+                    .all()
+                )
                 chosen = _sample_steps(steps, max_results)
                 if not chosen:
                     continue
@@ -673,7 +722,10 @@ class SqlTrackingStore:
             .limit(1000)
         )
         with translate_errors(), self._read() as conn:
-            return [DatasetSummary(str(r.experiment_id), r.name, r.digest, r.context) for r in conn.execute(query)]
+            return [
+                DatasetSummary(str(r.experiment_id), r.name, r.digest, r.context)
+                for r in conn.execute(query)
+            ]
 
     # ------------------------------------------------------------------ maintenance
     def deleted_run_ids(self, older_than_ms: int | None) -> list[str]:
@@ -684,7 +736,9 @@ class SqlTrackingStore:
             return list(conn.execute(query).scalars())
 
     def deleted_experiment_ids(self, older_than_ms: int | None) -> list[str]:
-        query = sa.select(t.experiments.c.experiment_id).where(t.experiments.c.lifecycle_stage == "deleted")
+        query = sa.select(t.experiments.c.experiment_id).where(
+            t.experiments.c.lifecycle_stage == "deleted"
+        )
         if older_than_ms is not None:
             query = query.where(t.experiments.c.deleted_time <= _now_ms() - older_than_ms)
         with translate_errors(), self._read() as conn:
@@ -697,17 +751,29 @@ class SqlTrackingStore:
         return len(ids)
 
     def hard_delete_experiments(self, experiment_ids: Sequence[str]) -> int:
-        ids = [int(e) for e in dict.fromkeys(experiment_ids) if e.isdigit() and e != DEFAULT_EXPERIMENT_ID]
+        ids = [
+            int(e)
+            for e in dict.fromkeys(experiment_ids)
+            if e.isdigit() and e != DEFAULT_EXPERIMENT_ID
+        ]
         with translate_errors(), self._write() as conn:
             for chunk in _chunks(ids):
                 run_ids = list(
-                    conn.execute(sa.select(t.runs.c.run_uuid).where(t.runs.c.experiment_id.in_(chunk))).scalars()
+                    conn.execute(
+                        sa.select(t.runs.c.run_uuid).where(t.runs.c.experiment_id.in_(chunk))
+                    ).scalars()
                 )
                 _delete_run_rows(conn, run_ids)
-                dataset_ids = sa.select(t.datasets.c.dataset_id).where(t.datasets.c.experiment_id.in_(chunk))
-                conn.execute(t.run_inputs.delete().where(t.run_inputs.c.dataset_id.in_(dataset_ids)))
+                dataset_ids = sa.select(t.datasets.c.dataset_id).where(
+                    t.datasets.c.experiment_id.in_(chunk)
+                )
+                conn.execute(
+                    t.run_inputs.delete().where(t.run_inputs.c.dataset_id.in_(dataset_ids))
+                )
                 conn.execute(t.datasets.delete().where(t.datasets.c.experiment_id.in_(chunk)))
-                conn.execute(t.experiment_tags.delete().where(t.experiment_tags.c.experiment_id.in_(chunk)))
+                conn.execute(
+                    t.experiment_tags.delete().where(t.experiment_tags.c.experiment_id.in_(chunk))
+                )
                 conn.execute(t.experiments.delete().where(t.experiments.c.experiment_id.in_(chunk)))
         return len(ids)
 
@@ -733,4 +799,6 @@ def _sample_steps(steps: Sequence[int], max_results: int) -> list[int]:
     if max_results == 1:
         return [steps[-1]]
     stride = (len(steps) - 1) / (max_results - 1)
-    return sorted({steps[min(len(steps) - 1, math.floor(i * stride + 0.5))] for i in range(max_results)})
+    return sorted(
+        {steps[min(len(steps) - 1, math.floor(i * stride + 0.5))] for i in range(max_results)}
+    )

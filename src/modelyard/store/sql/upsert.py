@@ -27,7 +27,11 @@ def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict[str, An
 
 
 def upsert(
-    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], update: Sequence[str]
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str],
 ) -> None:
     """Insert rows, or overwrite ``update`` columns where a row with the same ``keys`` exists."""
     if not rows:
@@ -55,9 +59,9 @@ def upsert_latest_metrics(conn: Connection, rows: Sequence[dict[str, Any]]) -> N
     name = conn.dialect.name
     if name in ("postgresql", "sqlite"):
         ins: Any = (postgresql if name == "postgresql" else sqlite).insert(t)
-        newer = sa.tuple_(ins.excluded.step, ins.excluded.timestamp, ins.excluded.value) > sa.tuple_(
-            t.c.step, t.c.timestamp, t.c.value
-        )
+        newer = sa.tuple_(
+            ins.excluded.step, ins.excluded.timestamp, ins.excluded.value
+        ) > sa.tuple_(t.c.step, t.c.timestamp, t.c.value)
         stmt = ins.on_conflict_do_update(
             index_elements=["run_uuid", "key"],
             set_={c: getattr(ins.excluded, c) for c in ("value", "is_nan", "timestamp", "step")},
@@ -71,7 +75,9 @@ def upsert_latest_metrics(conn: Connection, rows: Sequence[dict[str, Any]]) -> N
         new = ins.inserted
 
         def newer_then(col: str) -> Any:
-            cond = sa.tuple_(new.step, new.timestamp, new.value) > sa.tuple_(t.c.step, t.c.timestamp, t.c.value)
+            cond = sa.tuple_(new.step, new.timestamp, new.value) > sa.tuple_(
+                t.c.step, t.c.timestamp, t.c.value
+            )
             return sa.func.IF(cond, getattr(new, col), getattr(t.c, col))
 
         stmt = ins.on_duplicate_key_update(

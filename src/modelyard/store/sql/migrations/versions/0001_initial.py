@@ -65,12 +65,15 @@ def upgrade() -> None:
         sa.Column("artifact_uri", sa.String(2000), nullable=False, server_default=""),
         sa.Column("deleted_time", sa.BigInteger),
         sa.CheckConstraint(
-            "status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')", name="ck_runs_status"
+            "status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')",
+            name="ck_runs_status",
         ),
         sa.CheckConstraint("lifecycle_stage IN ('active', 'deleted')", name="ck_runs_stage"),
         **_MYSQL,
     )
-    op.create_index("ix_runs_experiment_start", "runs", ["experiment_id", "lifecycle_stage", "start_time"])
+    op.create_index(
+        "ix_runs_experiment_start", "runs", ["experiment_id", "lifecycle_stage", "start_time"]
+    )
     for name in ("params", "tags"):
         op.create_table(
             name,
