@@ -1,0 +1,162 @@
+"""MLflow-style RPC endpoints: one declarative record per endpoint, one fast request path for all.
+
+An endpoint is a plain function ``handler(service, request_dict) -> response_dict`` registered with an
+:class:`RpcTable`; :func:`add_rpc_routes` serves it under ``/api/<v>/mlflow/<path>`` and
+``/ajax-api/<v>/mlflow/<path>`` (or only the latter for UI-only endpoints). The shared request path:
+
+1. GET reads query pairs; POST/PUT/PATCH/DELETE read a JSON body (POST/PUT/PATCH must say
+   ``Content-Type: application/json``); a body double-encoded as a JSON string is decoded twice;
+2. the endpoint's :class:`~modelyard.schemas.fields.Message` turns it into a dict;
+3. the handler runs in the thread pool (the store is synchronous) and its dict is written by orjson.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.errors import BadRequest, InvalidInput, ModelyardError
+from modelyard.schemas.fields import Message
+from modelyard.server.deps import TrackingDep
+from modelyard.server.errors import internal_error
+from modelyard.server.responses import OrjsonResponse
+from modelyard.service.tracking import TrackingService
+
+Handler = Callable[[TrackingService, dict[str, Any]], dict[str, Any]]
+
+_BODY_METHODS_NEEDING_JSON = frozenset({"POST", "PUT", "PATCH"})
+CONTENT_TYPE_MESSAGE = "Content-Type must be one of ['application/json']"
+#: Largest JSON body an endpoint reads (a dataset profile may be 16 MiB and its schema 1 MiB).
+MAX_REQUEST_BYTES = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Rpc:
+    """One endpoint: where it answers, what it reads and the function that does the work."""
+
+    path: str
+    methods: tuple[str, ...]
+    request: Message
+    handler: Handler
+    ajax_only: bool = False
+    version: str = "2.0"
+
+    def urls(self) -> list[str]:
+        ajax = f"/ajax-api/{self.version}/mlflow/{self.path}"
+        return [ajax] if self.ajax_only else [f"/api/{self.version}/mlflow/{self.path}", ajax]
+
+
+class RpcTable:
+    """Collects endpoints declared with ``@table("runs/get", "GET", request=GET_RUN)``."""
+
+    def __init__(self) -> None:
+        self.rpcs: list[Rpc] = []
+
+    def __call__(
+        self, path: str, *methods: str, request: Message, ajax_only: bool = False
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.rpcs.append(Rpc(path, methods, request, handler, ajax_only))
+            return handler
+
+        return register
+
+    def __iter__(self) -> Iterator[Rpc]:
+        return iter(self.rpcs)
+
+
+# ------------------------------------------------------------------------------ request reading
+async def read_json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, with MLflow's content-type and double-encoding rules."""
+    if request.method in _BODY_METHODS_NEEDING_JSON:
+        content_type = request.headers.get("content-type", "")
+        if content_type.partition(";")[0].strip().lower() != "application/json":
+            raise InvalidInput(CONTENT_TYPE_MESSAGE)
+    body = await _read_limited(request)
+    if not body.strip():
+        return {}
+    data = _loads(body)
+    if type(data) is str:  # older clients send the JSON text as a JSON string
+        data = _loads(data.encode())
+    if type(data) is not dict:
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
+async def _read_limited(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> BadRequest:
+    return BadRequest(
+        f"The request body is larger than the limit of {MAX_REQUEST_BYTES >> 20} MiB."
+    )
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # the standard library also reads the bare NaN / Infinity some clients write
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest("The request body is not valid JSON.") from None
+
+
+# ------------------------------------------------------------------------------ route building
+def _endpoint(rpc: Rpc) -> Callable[..., Any]:
+    message = rpc.request
+    handler = rpc.handler
+
+    async def endpoint(request: Request, tracking: TrackingDep) -> Response:
+        # Reading the body may raise the framework's own signals (a client disconnect): let them pass.
+        body = None if request.method == "GET" else await read_json_body(request)
+        try:
+            if body is None:
+                req = message.parse_query(request.query_params.multi_items())
+            else:
+                req = message.parse(body)
+            result = await run_in_threadpool(handler, tracking, req)
+        except ModelyardError:
+            raise
+        except Exception as exc:
+            raise internal_error(request, exc) from None
+        return OrjsonResponse(result)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+def add_rpc_routes(app: FastAPI, rpcs: Iterable[Rpc]) -> None:
+    """Serve each endpoint of ``rpcs`` at its URLs (see :meth:`Rpc.urls`)."""
+    for rpc in rpcs:
+        endpoint = _endpoint(rpc)
+        for url in rpc.urls():
+            app.add_api_route(
+                url,
+                endpoint,
+                methods=list(rpc.methods),
+                response_class=OrjsonResponse,
+                include_in_schema=False,
+                name=f"{rpc.handler.__name__}:{url}",
+            )
