@@ -1,0 +1,323 @@
+"""Artifacts in a folder of the local filesystem (``file:///data/mlartifacts`` or a plain path).
+
+Every path is checked twice: once as text (:func:`safe_relative_path`) and once on disk, where the
+final path is resolved with :func:`os.path.realpath` and must stay inside the resolved root. A
+symlink inside the root that points outside it is therefore refused for every operation, and a
+listing leaves such entries out.
+
+Writes go to a hidden temporary file in the destination folder and are renamed over the target, so a
+reader sees the old file or the new one, never half of one. The folder's temporary files are not
+listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat as stat_mode
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO
+from urllib.parse import unquote, urlparse
+
+from modelyard.errors import InvalidInput, ModelyardError, NotFound
+from modelyard.store.artifacts.base import (
+    CHUNK_SIZE,
+    CompletedPart,
+    FileInfo,
+    MultipartUpload,
+    ObjectStat,
+)
+from modelyard.store.artifacts.paths import safe_relative_path
+
+_TEMP_PREFIX = ".modelyard-"
+_TEMP_SUFFIX = ".tmp"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def local_root(root_uri: str) -> str:
+    """The absolute folder named by ``file:///abs/path``, ``file:/abs/path`` or a plain path."""
+    if not isinstance(root_uri, str) or not root_uri.strip():
+        raise InvalidInput("Invalid artifact root: a non-empty path or file: URI is required.")
+    parsed = urlparse(root_uri)
+    if parsed.scheme.lower() == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise InvalidInput(
+                f"Invalid artifact root '{root_uri}': file: URIs must not name a host."
+            )
+        if parsed.query or parsed.fragment:
+            raise InvalidInput(
+                f"Invalid artifact root '{root_uri}': a query or fragment is not allowed."
+            )
+        path = unquote(parsed.path)
+    else:
+        path = root_uri
+    if "\x00" in path:
+        raise InvalidInput("Invalid artifact root: control characters are not allowed.")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+class LocalArtifactStore:
+    """An :class:`~modelyard.store.artifacts.base.ArtifactStore` over a local folder."""
+
+    def __init__(self, root_uri: str) -> None:
+        self.root_uri = root_uri
+        self.root = local_root(root_uri)
+
+    def __repr__(self) -> str:
+        return f"LocalArtifactStore({self.root_uri!r})"
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def _resolve(self, path: str | None, *, allow_root: bool = True) -> tuple[str, str]:
+        """(relative path, absolute resolved path), refusing anything that leaves the root."""
+        rel = safe_relative_path(path, allow_empty=allow_root)
+        root = os.path.realpath(self.root)
+        full = os.path.realpath(os.path.join(root, rel)) if rel else root
+        if full != root and not full.startswith(root.rstrip(os.sep) + os.sep):
+            raise InvalidInput(f"Invalid path '{rel}': it leaves the artifact root.")
+        return rel, full
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self, path: str, start: int | None = None, end: int | None = None) -> Iterator[bytes]:
+        rel, full = self._resolve(path, allow_root=False)
+        with _os_errors(rel, "read"):
+            try:
+                fd = os.open(full, os.O_RDONLY | _NOFOLLOW | _BINARY)
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound(f"Artifact '{rel}' does not exist.", path=rel) from None
+            except IsADirectoryError:
+                raise InvalidInput(f"Artifact '{rel}' is a folder, not a file.", path=rel) from None
+            try:
+                info = os.fstat(fd)
+                if stat_mode.S_ISDIR(info.st_mode):
+                    raise InvalidInput(f"Artifact '{rel}' is a folder, not a file.", path=rel)
+                first, length = byte_range(start, end, info.st_size)
+                if first:
+                    os.lseek(fd, first, os.SEEK_SET)
+                file = os.fdopen(fd, "rb", buffering=0)
+            except BaseException:
+                os.close(fd)
+                raise
+        return _FileChunks(file, length, rel)
+
+    def stat(self, path: str) -> ObjectStat | None:
+        rel, full = self._resolve(path)
+        with _os_errors(rel, "inspect"):
+            try:
+                info = os.stat(full)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        is_dir = stat_mode.S_ISDIR(info.st_mode)
+        return ObjectStat(
+            size=0 if is_dir else info.st_size,
+            etag=f'"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}"',
+            last_modified=info.st_mtime,
+            is_dir=is_dir,
+        )
+
+    def list(self, path: str = "") -> list[FileInfo]:
+        rel, full = self._resolve(path)
+        root = os.path.realpath(self.root)
+        entries: list[FileInfo] = []
+        with _os_errors(rel, "list"):
+            try:
+                scanner = os.scandir(full)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            with scanner:
+                for entry in scanner:
+                    if not _listable(entry.name) or (
+                        entry.name.startswith(_TEMP_PREFIX) and entry.name.endswith(_TEMP_SUFFIX)
+                    ):
+                        continue
+                    if entry.is_symlink():
+                        target = os.path.realpath(entry.path)
+                        if not target.startswith(root.rstrip(os.sep) + os.sep):
+                            continue  # a link out of the root is neither shown nor followed
+                    try:
+                        is_dir = entry.is_dir()
+                        size = None if is_dir else entry.stat().st_size
+                    except FileNotFoundError:
+                        continue  # removed while listing, or a dangling link
+                    child = f"{rel}/{entry.name}" if rel else entry.name
+                    entries.append(FileInfo(path=child, is_dir=is_dir, file_size=size))
+        entries.sort(key=lambda info: info.path)
+        return entries
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, path: str, chunks: Iterable[bytes]) -> int:
+        def fill(out: BinaryIO) -> int:
+            written = 0
+            for chunk in chunks:
+                out.write(chunk)
+                written += len(chunk)
+            return written
+
+        return self._write_atomically(path, fill)
+
+    def upload_file(self, local_path: str, path: str) -> None:
+        try:
+            source = open(local_path, "rb")  # noqa: SIM115 - closed below, after the target is checked
+        except FileNotFoundError:
+            raise NotFound(f"Local file '{local_path}' does not exist.") from None
+        except IsADirectoryError:
+            raise InvalidInput(f"Local path '{local_path}' is a folder, not a file.") from None
+        with source:
+            self._write_atomically(path, lambda out: _copy(source, out))
+
+    def _write_atomically(self, path: str, fill: Callable[[BinaryIO], int]) -> int:
+        rel, full = self._resolve(path, allow_root=False)
+        if os.path.isdir(full):
+            raise InvalidInput(f"Artifact '{rel}' is a folder; a file cannot replace it.", path=rel)
+        folder = os.path.dirname(full)
+        with _os_errors(rel, "write"):
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise InvalidInput(
+                    f"Cannot write '{rel}': a parent of it is a file.", path=rel
+                ) from None
+            temp = os.path.join(folder, f"{_TEMP_PREFIX}{uuid.uuid4().hex}{_TEMP_SUFFIX}")
+            # O_EXCL with a fresh name: never follows or reuses an existing entry; the umask applies.
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o666)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    written = fill(out)
+                os.replace(temp, full)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+                raise
+        return written
+
+    def delete(self, path: str) -> None:
+        rel, full = self._resolve(path)
+        with _os_errors(rel, "delete"):
+            try:
+                info = os.lstat(full)
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            if stat_mode.S_ISDIR(info.st_mode):
+                # rmtree removes links found inside the tree without following them.
+                shutil.rmtree(full)
+            else:
+                os.unlink(full)
+
+    def download_file(self, path: str, local_path: str) -> None:
+        chunks = self.read(path)
+        folder = os.path.dirname(os.path.abspath(local_path))
+        os.makedirs(folder, exist_ok=True)
+        with open(local_path, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+
+    # -- multipart (not for local folders) ------------------------------------------------------
+
+    def create_multipart_upload(self, path: str, num_parts: int) -> MultipartUpload:
+        self._resolve(path, allow_root=False)
+        raise NotImplementedError(
+            "Multipart uploads are not supported by the local artifact store."
+        )
+
+    def complete_multipart_upload(
+        self, path: str, upload_id: str, parts: Sequence[CompletedPart]
+    ) -> None:
+        self._resolve(path, allow_root=False)
+        raise NotImplementedError(
+            "Multipart uploads are not supported by the local artifact store."
+        )
+
+    def abort_multipart_upload(self, path: str, upload_id: str) -> None:
+        self._resolve(path, allow_root=False)
+        raise NotImplementedError(
+            "Multipart uploads are not supported by the local artifact store."
+        )
+
+
+def byte_range(start: int | None, end: int | None, size: int) -> tuple[int, int]:
+    """(first byte, length) of the inclusive range ``start``..``end`` of a ``size``-byte file.
+
+    ``end`` past the end of the file is clipped; a ``start`` at or past the end is refused.
+    """
+    if start is None and end is None:
+        return 0, size
+    first = 0 if start is None else start
+    if first < 0 or (end is not None and end < first):
+        raise InvalidInput(f"Invalid byte range {start}-{end}.")
+    if first >= size:
+        raise InvalidInput(f"Invalid byte range {start}-{end}: the file has {size} bytes.")
+    last = size - 1 if end is None else min(end, size - 1)
+    return first, last - first + 1
+
+
+def _listable(name: str) -> bool:
+    """Whether a child called ``name`` is listed: only names that this store's path checks accept,
+    so that everything listed can be read back (a key or file named ``..`` or ``a#b`` cannot)."""
+    if not name or "/" in name:
+        return False
+    try:
+        return safe_relative_path(name) == name
+    except InvalidInput:
+        return False
+
+
+def _copy(source: BinaryIO, out: BinaryIO) -> int:
+    written = 0
+    while chunk := source.read(CHUNK_SIZE):
+        out.write(chunk)
+        written += len(chunk)
+    return written
+
+
+class _FileChunks:
+    """Iterator over ``length`` bytes of an open file in ``CHUNK_SIZE`` pieces; closes it when done."""
+
+    def __init__(self, file: BinaryIO, length: int, rel: str) -> None:
+        self._file: BinaryIO | None = file
+        self._left = length
+        self._rel = rel
+
+    def __iter__(self) -> _FileChunks:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._file is None:
+            raise StopIteration
+        if self._left <= 0:
+            self.close()
+            raise StopIteration
+        with _os_errors(self._rel, "read"):
+            chunk = self._file.read(min(CHUNK_SIZE, self._left))
+        if not chunk:  # the file shrank while it was read
+            self.close()
+            raise StopIteration
+        self._left -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _os_errors(rel: str, action: str) -> Iterator[None]:
+    """Turn filesystem errors into modelyard errors, without the server's own paths in the message."""
+    try:
+        yield
+    except ModelyardError:
+        raise
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ModelyardError(f"Could not {action} artifact '{rel}': {reason}.", path=rel) from None
+
+
+__all__ = ["LocalArtifactStore", "byte_range", "local_root"]
