@@ -1,0 +1,1 @@
+"""The ``modelyard`` command line (click). The entry point is :data:`modelyard.cli.main.cli`."""

@@ -1,0 +1,173 @@
+"""``modelyard server`` and ``modelyard db upgrade``.
+
+The server command migrates the database once in the parent process, then hands the settings to the
+uvicorn workers through ``MODELYARD_*`` environment variables; each worker builds its own app with
+:func:`modelyard.server.app.create_app_from_env`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import click
+
+from modelyard.cli.options import resolve_settings
+from modelyard.cli.output import redact_uri
+from modelyard.errors import ModelyardError
+from modelyard.settings import SETTINGS_BY_NAME
+
+APP_FACTORY = "modelyard.server.app:create_app_from_env"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+#: Settings the server command passes on to its workers.
+_PASSED_TO_WORKERS = ("backend_store_uri", "default_artifact_root", "host", "port", "workers")
+
+
+def _default(name: str) -> str:
+    setting = SETTINGS_BY_NAME[name]
+    return f"Default: ${setting.env}, then {setting.default}."
+
+
+@click.command()
+@click.option(
+    "--backend-store-uri",
+    metavar="URI",
+    default=None,
+    help="The database for runs and experiments: sqlite:///file.db, postgresql://... or "
+    "mysql+pymysql://... Created and migrated on start. " + _default("backend_store_uri"),
+)
+@click.option(
+    "--default-artifact-root",
+    metavar="URI",
+    default=None,
+    help="Where new experiments keep artifacts unless they name a location. "
+    + _default("default_artifact_root"),
+)
+@click.option("--host", "-h", default=None, help="Address to listen on. " + _default("host"))
+@click.option(
+    "--port",
+    "-p",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port to listen on. " + _default("port"),
+)
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of worker processes. " + _default("workers"),
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS),
+    default="info",
+    show_default=True,
+    help="How much the server logs.",
+)
+def server(
+    backend_store_uri: str | None,
+    default_artifact_root: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    log_level: str,
+) -> None:
+    """Run the tracking server (MLflow's REST API) with uvicorn."""
+    settings = resolve_settings(
+        backend_store_uri=backend_store_uri,
+        default_artifact_root=default_artifact_root,
+        host=host,
+        port=port,
+        workers=workers,
+    )
+    try:
+        import fastapi  # noqa: F401  (fails early, with the fix, without the server extra)
+        import uvicorn
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the server needs {exc.name or 'its dependencies'}: pip install 'modelyard[server]'"
+        ) from None
+    _check_port_free(settings.host, settings.port)
+
+    _upgrade(settings.backend_store_uri)  # once, here, so that workers never race
+    _unmute_library_logs()  # the CLI silenced them for its one-line errors; a server should log
+    for name in _PASSED_TO_WORKERS:
+        os.environ[SETTINGS_BY_NAME[name].env] = str(getattr(settings, name))
+    click.echo(
+        f"modelyard server on http://{_url_host(settings.host)}:{settings.port} "
+        f"({settings.workers} worker(s), {redact_uri(settings.backend_store_uri)})",
+        err=True,
+    )
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _unmute_library_logs() -> None:
+    logger = logging.getLogger("modelyard")
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.NullHandler):
+            logger.removeHandler(handler)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one clear line, before migrating anything, if the address is taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on host {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from None
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@click.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command()
+@click.argument("uri", metavar="URI")
+def upgrade(uri: str) -> None:
+    """Create or migrate the database at URI to the latest schema.
+
+    URI is a SQLAlchemy database URI such as sqlite:///modelyard.db,
+    postgresql://user@host/db or mysql+pymysql://user@host/db. Safe to run again.
+    """
+    before, after = _upgrade(uri)
+    where = redact_uri(uri)
+    if before == after:
+        click.echo(f"{where} is already at the latest schema (revision {after}); nothing to do.")
+    elif before is None:
+        click.echo(f"Created the modelyard schema in {where} (revision {after}).")
+    else:
+        click.echo(f"Migrated {where} from revision {before} to {after}.")
+
+
+def _upgrade(uri: str) -> tuple[str | None, str]:
+    """Migrate ``uri``; a failure names the (password-free) URI it happened on."""
+    from modelyard.store.sql import upgrade_database
+
+    try:
+        return upgrade_database(uri)
+    except ModelyardError as exc:
+        raise click.ClickException(f"{redact_uri(uri)}: {exc.message}") from None
