@@ -1,40 +1,56 @@
-# Two commands do everything on a fresh machine:
-#   make demo   installs modelyard and starts the server and UI over SQLite with an example experiment
-#   make test   installs modelyard with its test dependencies and runs the whole suite
+# Two commands do everything on a fresh machine (Python >= 3.10 with pip and venv):
+#   make demo   creates .venv, installs modelyard, logs the example experiment into ./modelyard.db and
+#               starts the server on http://127.0.0.1:5000
+#   make test   creates .venv, installs modelyard with its test dependencies and runs the whole suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-dev
+DEMO_URI ?= sqlite:///modelyard.db
+PYTEST_ARGS ?=
 
-.PHONY: demo test install dev check lint bench clean
+# Stamps record what is installed; they are remade when pyproject.toml changes.
+STAMP_ALL := $(VENV)/.installed-all
+STAMP_DEV := $(VENV)/.installed-dev
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test install dev check lint bench clean
+
+help:
+	@echo "make demo    install modelyard, log an example experiment and start the server on :5000"
+	@echo "make test    install modelyard with its test dependencies and run the whole test suite"
+	@echo "make check   lint (ruff) and test"
+	@echo "make clean   remove $(VENV) and build leftovers"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[all]'
+$(STAMP_ALL): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[all]'
+	touch $@
 
-$(STAMP): pyproject.toml $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(STAMP_ALL)
 
-dev: $(STAMP)
+install: $(STAMP_ALL)
 
-demo: install
-	$(BIN)/python examples/quickstart.py --tracking-uri sqlite:///modelyard.db
-	$(BIN)/modelyard server --backend-store-uri sqlite:///modelyard.db --host 127.0.0.1 --port 5000
+dev: $(STAMP_DEV)
 
-test: $(STAMP)
+demo: $(STAMP_ALL)
+	$(BIN)/python examples/quickstart.py --tracking-uri $(DEMO_URI)
+	$(BIN)/modelyard server --backend-store-uri $(DEMO_URI) --host 127.0.0.1 --port 5000
+
+test: $(STAMP_DEV)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check src tests $(wildcard bench examples)
+	$(BIN)/ruff format --check src tests $(wildcard bench examples)
 
 check: lint test
 
-bench: $(STAMP)
+bench: $(STAMP_DEV)
 	$(BIN)/python bench/run.py
 
 clean:
