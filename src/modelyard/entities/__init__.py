@@ -1,5 +1,12 @@
 """Plain, frozen entities shared by every layer. No framework is imported here."""
 
+from modelyard.entities.logged_models import (
+    LoggedModel,
+    LoggedModelParam,
+    LoggedModelStatus,
+    LoggedModelTag,
+    ModelOutput,
+)
 from modelyard.entities.tracking import (
     Dataset,
     DatasetInput,
@@ -28,7 +35,12 @@ __all__ = [
     "ExperimentTag",
     "InputTag",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelParam",
+    "LoggedModelStatus",
+    "LoggedModelTag",
     "Metric",
+    "ModelOutput",
     "PagedList",
     "Param",
     "Run",

@@ -182,3 +182,64 @@ run_input_tags = sa.Table(
     ),
     **_MYSQL,
 )
+
+
+# -- logged models (MLflow 3) ------------------------------------------------------------------------
+
+
+def _model_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("logged_models.model_id", ondelete="CASCADE")
+
+
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("artifact_location", sa.String(2000), nullable=False),
+    sa.Column("creation_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False, server_default="active"),
+    sa.Column("model_type", sa.String(500)),
+    sa.Column("source_run_id", sa.String(32)),
+    sa.Column("status_message", sa.Text),
+    sa.CheckConstraint("lifecycle_stage IN ('active', 'deleted')", name="ck_logged_models_stage"),
+    sa.Index("ix_logged_models_experiment_created", "experiment_id", "creation_timestamp_ms"),
+    sa.Index("ix_logged_models_source_run", "source_run_id"),
+    **_MYSQL,
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    sa.Column("model_id", sa.String(64), _model_fk(), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    **_MYSQL,
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    sa.Column("model_id", sa.String(64), _model_fk(), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    **_MYSQL,
+)
+
+run_outputs = sa.Table(
+    "run_outputs",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
+    sa.Column("model_id", sa.String(64), _model_fk(), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Index("ix_run_outputs_model", "model_id"),
+    **_MYSQL,
+)
