@@ -18,6 +18,7 @@ The only module of modelyard that imports httpx. It
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import time
@@ -110,6 +111,12 @@ class HttpBackend:
             auth = httpx.BasicAuth(settings.tracking_username, settings.tracking_password or "")
         elif settings.tracking_token:
             headers["Authorization"] = f"Bearer {settings.tracking_token}"
+        self._auth_headers = dict(headers)
+        if settings.tracking_username:
+            pair = f"{settings.tracking_username}:{settings.tracking_password or ''}"
+            self._auth_headers["Authorization"] = "Basic " + base64.b64encode(
+                pair.encode("utf-8")
+            ).decode("ascii")
         self._http = httpx.Client(
             base_url=self.uri,
             transport=transport if transport is not None else default_transport(),
@@ -118,6 +125,12 @@ class HttpBackend:
             timeout=float(settings.http_timeout_s),
             follow_redirects=False,
         )
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The user agent and credentials every request carries, for other HTTP clients of the same
+        server (the artifact proxy's store)."""
+        return dict(self._auth_headers)
 
     # ---------------------------------------------------------------- transport
     def _call(
