@@ -2,7 +2,12 @@
 
 * SQLite: WAL journal, ``synchronous=NORMAL``, foreign keys on, case-sensitive ``LIKE`` (as on the other
   backends), a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so that concurrent writers
-  queue on the lock instead of failing when a read transaction upgrades.
+  queue on the lock instead of failing when a read transaction upgrades. Write transactions are also
+  queued on a :class:`SqliteWriteLock` (a ``threading.Lock`` per process plus an ``fcntl.flock`` on a
+  ``<database>-lock`` file beside the database, across processes), which hands the lock to the next
+  writer the moment a transaction ends; SQLite's own busy handler polls with growing sleeps and
+  oversleeps. Read transactions (``modelyard_readonly``) never take it: in WAL they do not wait for
+  writers. The busy timeout stays as the fallback for writers outside modelyard.
 * PostgreSQL through psycopg 3 and MySQL through PyMySQL (chosen when the URI names no driver), with a
   connection pool and pre-ping.
 """
@@ -11,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +26,11 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows; threads are still queued
+    fcntl = None  # type: ignore[assignment]
 
 from modelyard.errors import InvalidInput, ModelyardError, TemporarilyUnavailable
 
@@ -65,12 +78,15 @@ def create_db_engine(
     url = parse_db_uri(uri)
     backend = url.get_backend_name()
     kwargs: dict[str, Any] = {}
+    write_lock: SqliteWriteLock | None = None
     if backend == "sqlite":
         memory = url.database in (None, "", ":memory:")
         kwargs["connect_args"] = {
             "check_same_thread": False,
             "timeout": sqlite_busy_timeout_ms / 1000,
+            "factory": _LockingConnection,
         }
+        write_lock = _write_lock_for(url, memory)
         if memory:
             kwargs["poolclass"] = StaticPool
         else:
@@ -88,12 +104,149 @@ def create_db_engine(
             f"The database driver for {backend} is not installed ({e.name}). "
             f"Install it with: pip install 'modelyard[{extra}]'"
         ) from None
-    if backend == "sqlite":
-        _configure_sqlite(engine, sqlite_busy_timeout_ms)
+    if write_lock is not None:
+        _configure_sqlite(engine, sqlite_busy_timeout_ms, write_lock)
     return engine
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+class SqliteWriteLock:
+    """Queues the write transactions on one SQLite database, waking the next writer at once.
+
+    Threads of one process queue on a ``threading.Lock`` (waiting at most the busy timeout, then the
+    writer gets :class:`TemporarilyUnavailable`, as SQLite's own timeout would give); the one thread
+    holding it then takes an exclusive ``flock`` on ``lock_path``, which queues the processes (server
+    workers, a local client) writing the same file. The kernel drops a dead holder's ``flock``. With
+    ``lock_path=None`` (an in-memory database, or a lock file that cannot be opened) only the threads
+    of this process are queued. The file is opened by each process on first use, never inherited
+    across ``fork`` (a descriptor shared with the parent would share its lock).
+    """
+
+    def __init__(self, lock_path: str | None) -> None:
+        self.lock_path = lock_path
+        self._reset()
+
+    def _reset(self) -> None:
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._pid = os.getpid()
+
+    def _after_fork_in_child(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._reset()
+
+    def acquire(self, timeout_s: float) -> None:
+        if self._pid != os.getpid():
+            self._after_fork_in_child()
+        if not self._threads.acquire(timeout=timeout_s):
+            raise TemporarilyUnavailable("The database is busy; try again.")
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _file(self) -> int | None:
+        if self._fd is None and self.lock_path is not None:
+            try:
+                self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                log.warning(
+                    "cannot open the SQLite write lock %s (%s); writers across processes "
+                    "fall back to SQLite's busy timeout",
+                    self.lock_path,
+                    e.strerror or e,
+                )
+                self.lock_path = None
+        return self._fd
+
+
+class _LockingConnection(sqlite3.Connection):
+    """A pysqlite connection that lets go of its :class:`SqliteWriteLock` once COMMIT/ROLLBACK ran.
+
+    SQLAlchemy's ``commit`` and ``rollback`` events fire *before* the statement; releasing there
+    would let the next writer's ``BEGIN IMMEDIATE`` run into the still-held SQLite lock.
+    """
+
+    held: SqliteWriteLock | None = None
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._let_go()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._let_go()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        held, self.held = self.held, None
+        if held is not None:
+            held.release()
+
+
+_FILE_LOCKS: dict[str, SqliteWriteLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _forget_file_locks_in_child() -> None:
+    global _FILE_LOCKS_GUARD
+    _FILE_LOCKS_GUARD = threading.Lock()
+    for lock in _FILE_LOCKS.values():
+        lock._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_file_locks_in_child)
+
+
+def _write_lock_for(url: URL, memory: bool) -> SqliteWriteLock:
+    """One lock per database file and process, shared by every engine on that file."""
+    path = _sqlite_file(url) if not memory else None
+    if path is None or fcntl is None:
+        return SqliteWriteLock(None)
+    lock_path = os.path.realpath(path) + "-lock"
+    with _FILE_LOCKS_GUARD:
+        lock = _FILE_LOCKS.get(lock_path)
+        if lock is None:
+            lock = _FILE_LOCKS[lock_path] = SqliteWriteLock(lock_path)
+        return lock
+
+
+def _sqlite_file(url: URL) -> str | None:
+    """The file behind a SQLite URL, or None for an in-memory database."""
+    database = url.database or ""
+    if database.startswith("file:"):  # a SQLite URI filename (``?uri=true``)
+        if "mode=memory" in str(url.query.get("mode", "")) or "mode=memory" in database:
+            return None
+        database = database[len("file:") :].split("?", 1)[0]
+    if database in ("", ":memory:"):
+        return None
+    return os.path.abspath(database)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, write_lock: SqliteWriteLock) -> None:
+    timeout_s = busy_timeout_ms / 1000
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own is deferred).
@@ -112,8 +265,20 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         if conn.get_execution_options().get("modelyard_readonly"):
             conn.exec_driver_sql("BEGIN")
-        else:
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        if not isinstance(dbapi_conn, _LockingConnection):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        # An in-memory database shares one connection between threads: a second writer waits
+        # here until the first one's COMMIT lets go of the lock.
+        write_lock.acquire(timeout_s)
+        dbapi_conn.held = write_lock
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_conn._let_go()
+            raise
 
 
 def is_sqlite(engine: Engine) -> bool:
