@@ -494,6 +494,152 @@ def log_inputs(
     )
 
 
+# ---------------------------------------------------------------------------------------- artifacts
+def _run_client(run_id: str | None) -> tuple[ModelyardClient, str]:
+    """The client and id of ``run_id``, or of the active run (one is started if none is active)."""
+    if run_id is None:
+        return _current()
+    return _client_for_run(run_id), run_id
+
+
+def log_artifact(
+    local_path: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
+    """Upload a local file to the active run (or ``run_id``), as ``artifact_path``/<file name>."""
+    client, run_id = _run_client(run_id)
+    client.log_artifact(run_id, local_path, artifact_path)
+
+
+def log_artifacts(
+    local_dir: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
+    """Upload every file below ``local_dir`` to the active run, below ``artifact_path``."""
+    client, run_id = _run_client(run_id)
+    client.log_artifacts(run_id, local_dir, artifact_path)
+
+
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Store ``dictionary`` as JSON (YAML for a .yaml or .yml name) in the active run."""
+    client, run_id = _run_client(run_id)
+    client.log_dict(run_id, dictionary, artifact_file)
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Store ``text`` as the UTF-8 file ``artifact_file`` of the active run."""
+    client, run_id = _run_client(run_id)
+    client.log_text(run_id, text, artifact_file)
+
+
+def log_figure(
+    figure: Any,
+    artifact_file: str,
+    *,
+    save_kwargs: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Store a matplotlib or plotly figure in the active run."""
+    client, run_id = _run_client(run_id)
+    client.log_figure(run_id, figure, artifact_file, save_kwargs=save_kwargs)
+
+
+def log_image(
+    image: Any,
+    artifact_file: str | None = None,
+    key: str | None = None,
+    step: int | None = None,
+    timestamp: int | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
+    """Store a numpy array or PIL image in the active run: as ``artifact_file``, or as the point
+    ``step`` of the image series ``key``."""
+    client, run_id = _run_client(run_id)
+    client.log_image(run_id, image, artifact_file, key=key, step=step, timestamp=timestamp)
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Store a DataFrame or dict of columns as a table of the active run (appending to it)."""
+    client, run_id = _run_client(run_id)
+    client.log_table(run_id, data, artifact_file)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """The URI of the active run's artifact root, or of ``artifact_path`` inside it."""
+    from modelyard.store.artifacts import safe_relative_path
+
+    client, run_id = _current()
+    root = client.get_run(run_id).info.artifact_uri
+    path = safe_relative_path(artifact_path, what="artifact_path")
+    return f"{root.rstrip('/')}/{path}" if path else root
+
+
+def _artifact_client(run_id: str | None) -> tuple[ModelyardClient, str | None]:
+    if run_id is not None:
+        return _client_for_run(run_id), run_id
+    stack = _state.runs
+    if stack:
+        return stack[-1]._client, stack[-1].run_id
+    return _client(), None
+
+
+def list_artifacts(
+    artifact_uri: str | None = None, run_id: str | None = None, artifact_path: str | None = None
+) -> list[Any]:
+    """The files and folders directly inside a run's ``artifact_path`` (``run_id``, else the active
+    run), or inside the folder ``artifact_uri`` names (``runs:/<run_id>/<path>`` or a store URI)."""
+    if artifact_uri is not None:
+        if run_id is not None or artifact_path is not None:
+            raise InvalidInput("list_artifacts: pass artifact_uri, or run_id and artifact_path.")
+        client = _client()
+        store, path = client.artifacts.locate(artifact_uri)
+        return store.list(path)
+    client, found = _artifact_client(run_id)
+    if found is None:
+        raise InvalidInput("list_artifacts: no run is active; pass run_id or artifact_uri.")
+    return client.list_artifacts(found, artifact_path)
+
+
+def download_artifacts(
+    artifact_uri: str | None = None,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+    dst_path: str | None = None,
+) -> str:
+    """Download a file or folder to ``dst_path`` (a new temporary folder by default); returns the
+    local path. Name it by ``artifact_uri`` (``runs:/<run_id>/<path>`` or a store URI), or by
+    ``run_id`` and ``artifact_path``."""
+    if (artifact_uri is None) == (run_id is None):
+        raise InvalidInput("download_artifacts: pass exactly one of artifact_uri or run_id.")
+    if artifact_uri is not None:
+        if artifact_path is not None:
+            raise InvalidInput(
+                "download_artifacts: artifact_path goes with run_id, not artifact_uri."
+            )
+        return _client().download_artifacts(artifact_uri=artifact_uri, dst_path=dst_path)
+    assert run_id is not None
+    return _client_for_run(run_id).download_artifacts(run_id, artifact_path, dst_path)
+
+
+def load_text(artifact_uri: str) -> str:
+    """The text of the artifact file at ``artifact_uri``."""
+    return _client().load_text(artifact_uri)
+
+
+def load_dict(artifact_uri: str) -> Any:
+    """The JSON (or YAML) value of the artifact file at ``artifact_uri``."""
+    return _client().load_dict(artifact_uri)
+
+
+def load_table(
+    artifact_file: str,
+    run_ids: Sequence[str] | None = None,
+    extra_columns: Sequence[str] | None = None,
+) -> Any:
+    """The table ``artifact_file`` of the active experiment's runs that logged it (or of
+    ``run_ids``), as one DataFrame."""
+    return _client().load_table(_active_experiment_id(), artifact_file, run_ids, extra_columns)
+
+
 # ---------------------------------------------------------------------------------------- reading
 def get_run(run_id: str) -> Run:
     return _client_for_run(run_id).get_run(run_id)
@@ -589,20 +735,33 @@ __all__ = [
     "create_experiment",
     "delete_run",
     "delete_tag",
+    "download_artifacts",
     "end_run",
     "flush",
+    "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
     "get_metric_history",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
+    "list_artifacts",
+    "load_dict",
+    "load_table",
+    "load_text",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
     "log_input",
     "log_inputs",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_table",
+    "log_text",
     "search_experiments",
     "search_runs",
     "set_experiment",

@@ -46,6 +46,9 @@ from modelyard.settings import Settings, load_settings
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from modelyard.client.artifacts import RunArtifacts
+    from modelyard.store.artifacts import FileInfo
+
 log = logging.getLogger("modelyard.client")
 
 _MAX_CACHED_KEYS = 10_000
@@ -156,6 +159,7 @@ class ModelyardClient:
             self._logger = self._new_logger()
         self._keys: set[str] = set()
         self._last_run_id: str | None = None
+        self._run_artifacts: RunArtifacts | None = None
 
     def _new_logger(self) -> BatchLogger:
         return BatchLogger(
@@ -210,6 +214,8 @@ class ModelyardClient:
             if self._logger is not None:
                 self._logger.close()
         finally:
+            if self._run_artifacts is not None:
+                self._run_artifacts.close()
             self._backend.close()
 
     # ---------------------------------------------------------------- experiments
@@ -447,6 +453,134 @@ class ModelyardClient:
             token = page.next_page_token
             if not token:
                 return points
+
+    # ---------------------------------------------------------------- artifacts
+    @property
+    def artifacts(self) -> RunArtifacts:
+        """Where this client's runs keep their files (see :mod:`modelyard.client.artifacts`)."""
+        if self._run_artifacts is None:
+            from modelyard.client.artifacts import RunArtifacts
+
+            self._run_artifacts = RunArtifacts(self)
+        return self._run_artifacts
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        """Upload a local file to the run, as ``artifact_path``/<file name>."""
+        self.artifacts.log_artifact(v.validate_run_id(run_id), local_path, artifact_path)
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        """Upload every file below ``local_dir`` to the run, below ``artifact_path``, in parallel."""
+        self.artifacts.log_artifacts(v.validate_run_id(run_id), local_dir, artifact_path)
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """Store ``dictionary`` as JSON, or YAML when ``artifact_file`` ends in .yaml or .yml."""
+        from modelyard.client.artifacts import dict_bytes
+
+        data = dict_bytes(dictionary, artifact_file)
+        self.artifacts.log_bytes(v.validate_run_id(run_id), data, artifact_file)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Store ``text`` (UTF-8) as ``artifact_file``."""
+        if not isinstance(text, str):
+            raise InvalidInput(f"log_text: text must be a string, not {type(text).__name__}.")
+        self.artifacts.log_bytes(v.validate_run_id(run_id), text.encode("utf-8"), artifact_file)
+
+    def log_figure(
+        self,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Store a matplotlib figure (any format it saves) or a plotly figure (.html, or an image)."""
+        from modelyard.client.artifacts import figure_bytes
+
+        run_id = v.validate_run_id(run_id)
+        data = figure_bytes(figure, artifact_file, save_kwargs)
+        self.artifacts.log_bytes(run_id, data, artifact_file)
+
+    def log_image(
+        self,
+        run_id: str,
+        image: Any,
+        artifact_file: str | None = None,
+        *,
+        key: str | None = None,
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """Store a numpy array or PIL image as ``artifact_file``, or as a point of the image series
+        ``key`` at ``step`` (the files MLflow's UI shows as a series)."""
+        from modelyard.client import artifacts as a
+
+        run_id = v.validate_run_id(run_id)
+        if artifact_file is not None and (key, step, timestamp) != (None, None, None):
+            raise InvalidInput(
+                "log_image: pass either artifact_file, or key (with step and timestamp), not both."
+            )
+        if artifact_file is None and key is None:
+            raise InvalidInput("log_image: pass artifact_file, or key for an image series.")
+        if artifact_file is not None:
+            self.artifacts.log_bytes(run_id, a.image_bytes(image, artifact_file), artifact_file)
+            return
+        assert key is not None
+        for path, data in a.image_series_files(image, key, step, timestamp):
+            self.artifacts.log_bytes(run_id, data, path)
+        self.set_tag(run_id, a.LOGGED_IMAGES_TAG, "true", synchronous=True)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Store a pandas DataFrame or a dict of columns as a table (JSON in pandas' split layout,
+        or Parquet). Rows are appended when the run already has that table."""
+        self.artifacts.log_table(v.validate_run_id(run_id), data, artifact_file)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The files and folders directly inside ``path`` (the run's root by default)."""
+        return self.artifacts.list_artifacts(v.validate_run_id(run_id), path)
+
+    def download_artifacts(
+        self,
+        run_id: str | None = None,
+        artifact_path: str | None = None,
+        dst_path: str | None = None,
+        *,
+        artifact_uri: str | None = None,
+    ) -> str:
+        """Download a run's file or folder (``artifact_path``, the whole run by default), or what
+        ``artifact_uri`` names, to ``dst_path`` (a new temporary folder by default). Returns the
+        local path, which keeps the artifact path below ``dst_path``."""
+        if (run_id is None) == (artifact_uri is None):
+            raise InvalidInput("download_artifacts: pass exactly one of run_id or artifact_uri.")
+        if artifact_uri is not None:
+            if artifact_path:
+                raise InvalidInput(
+                    "download_artifacts: artifact_path goes with run_id, not with artifact_uri."
+                )
+            return self.artifacts.download_uri(artifact_uri, dst_path)
+        assert run_id is not None
+        return self.artifacts.download_run(v.validate_run_id(run_id), artifact_path, dst_path)
+
+    def load_text(self, artifact_uri: str) -> str:
+        """The text of the artifact file at ``artifact_uri`` (``runs:/<run_id>/<path>`` or a store URI)."""
+        return self.artifacts.load_text(artifact_uri)
+
+    def load_dict(self, artifact_uri: str) -> Any:
+        """The JSON (or, for .yaml/.yml, YAML) value of the artifact file at ``artifact_uri``."""
+        return self.artifacts.load_dict(artifact_uri)
+
+    def load_table(
+        self,
+        experiment_id: str,
+        artifact_file: str,
+        run_ids: Sequence[str] | None = None,
+        extra_columns: Sequence[str] | None = None,
+    ) -> Any:
+        """The table ``artifact_file`` of every run of the experiment that logged it (or of
+        ``run_ids``), concatenated as one DataFrame. ``extra_columns`` adds run fields
+        (``run_id``, ``run_name``, ``status``, ..., or ``tags.<key>``, ``params.<key>``)."""
+        return self.artifacts.load_table(
+            v.validate_experiment_id(experiment_id), artifact_file, run_ids, extra_columns
+        )
 
     # ---------------------------------------------------------------- helpers
     def _logger_for(self, synchronous: bool | None) -> BatchLogger | None:

@@ -1,0 +1,922 @@
+"""The client's file API: where a run's artifacts live, and moving files there and back.
+
+:class:`RunArtifacts` (one per :class:`~modelyard.client.tracking.ModelyardClient`) resolves a run's
+``artifact_uri`` to an :class:`~modelyard.store.artifacts.base.ArtifactStore`:
+
+* ``file://``, plain paths, ``s3://``, ``http(s)://`` and plugin schemes through
+  :func:`~modelyard.store.artifacts.open_artifact_store`;
+* ``mlflow-artifacts:/x`` (and ``mlflow-artifacts://host/x``) through the tracking server's artifact
+  proxy at ``<tracking URI>/api/2.0/mlflow-artifacts/artifacts/x``, with the credentials the HTTP
+  tracking backend sends (only to the tracking server's own host). An in-process SQL tracking URI
+  has no proxy, so such a location is an :class:`InvalidInput` error;
+* ``runs:/<run_id>/<path>`` through the tracking backend (the run's ``artifact_uri``).
+
+Every artifact path goes through :func:`safe_relative_path` before anything is read or written, and
+every path that a listing returns is checked again before it names a local file.
+
+Transfers (:class:`Transfer`) run on a bounded thread pool, stream each file in chunks (never whole
+in memory), write downloads to a temporary file that is renamed when complete, retry a file that
+failed with :class:`TemporarilyUnavailable` with exponential backoff (the stores already retry single
+requests; this retries the whole file once those retries are spent), and draw a progress bar on
+stderr for large or many files when stderr is a terminal. Failures are modelyard errors that name
+the file.
+
+Optional libraries (matplotlib, plotly, Pillow, numpy, pandas) are imported only by the functions
+that need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import posixpath
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from modelyard.errors import InvalidInput, ModelyardError, NotFound, TemporarilyUnavailable
+from modelyard.store.artifacts import CHUNK_SIZE, FileInfo, open_artifact_store, uri_scheme
+from modelyard.store.artifacts.paths import safe_relative_path
+
+if TYPE_CHECKING:
+    from modelyard.client.tracking import ModelyardClient
+    from modelyard.entities import Run
+    from modelyard.store.artifacts import ArtifactStore
+
+T = TypeVar("T")
+
+#: The artifact proxy's route below a tracking server's address (reference §1.7).
+PROXY_PATH = "/api/2.0/mlflow-artifacts/artifacts"
+#: Most files moved at the same time.
+MAX_WORKERS = 8
+#: Extra attempts for one file after the store's own retries gave up on a transient failure.
+FILE_RETRIES = 2
+#: A transfer gets a progress bar (on a terminal) from this many files, or this many bytes, on.
+PROGRESS_MIN_FILES = 10
+PROGRESS_MIN_BYTES = 16 << 20
+#: Tags MLflow's UI reads to find tables and images of a run.
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
+LOGGED_IMAGES_TAG = "mlflow.loggedImages"
+#: Longest side of the thumbnail that ``log_image(key=...)`` stores beside each image.
+THUMBNAIL_SIZE = 256
+
+_IMAGE_KEY = re.compile(r"^[a-zA-Z0-9_\-./ ]+$")
+_PART_SUFFIX = ".modelyard-part"
+
+
+def _need(module: str, pip_name: str, what: str) -> Any:
+    """``import module``, or an ImportError that says what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"{what} needs {pip_name}, which is not installed: pip install {pip_name}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------- URIs
+def proxy_url(artifact_uri: str, tracking_uri: str) -> str:
+    """The artifact proxy URL of an ``mlflow-artifacts:`` location, for a server at ``tracking_uri``.
+
+    ``mlflow-artifacts:/0/abc`` on ``http://host:5000/prefix`` is
+    ``http://host:5000/prefix/api/2.0/mlflow-artifacts/artifacts/0/abc``; a host in the location
+    (``mlflow-artifacts://other:5000/0/abc``) replaces the tracking server's host.
+    """
+    location = urlsplit(artifact_uri)
+    tracking = urlsplit(tracking_uri)
+    if location.query or location.fragment:
+        raise InvalidInput(
+            f"Invalid artifact location {artifact_uri!r}: a query or fragment is not allowed."
+        )
+    if location.hostname is not None and location.hostname.isdigit():
+        raise InvalidInput(
+            f"Invalid artifact location {artifact_uri!r}: it names a port but no host."
+        )
+    path = safe_relative_path(location.path.strip("/"), what="artifact location")
+    base = tracking.path.rstrip("/") + PROXY_PATH
+    full = f"{base}/{path}" if path else base
+    return urlunsplit((tracking.scheme, location.netloc or tracking.netloc, full, "", ""))
+
+
+def parse_runs_uri(uri: str) -> tuple[str, str]:
+    """(run id, artifact path) of ``runs:/<run_id>/<path>``."""
+    from modelyard.service import validation as v
+
+    rest = uri[len("runs:") :] if uri.lower().startswith("runs:") else None
+    if rest is None or not rest.startswith("/") or rest.startswith("//"):
+        raise InvalidInput(f"Invalid runs URI {uri!r}: expected runs:/<run_id>/<path>.")
+    run_id, _, path = rest.lstrip("/").partition("/")
+    return v.validate_run_id(run_id), safe_relative_path(path, what="artifact path")
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """(store root URI, checked path of the last segment) of an artifact URI; ("uri", "") for a root."""
+    scheme = uri_scheme(uri)
+    if scheme == "file" and "://" not in uri and not uri.lower().startswith("file:"):
+        local = os.path.abspath(os.path.expanduser(uri))
+        head, tail = os.path.split(local)
+        return head, safe_relative_path(tail, what="artifact path")
+    parts = urlsplit(uri)
+    path = parts.path.rstrip("/")
+    head, _, tail = path.rpartition("/")
+    if not tail:
+        return uri, ""
+    root = urlunsplit((parts.scheme, parts.netloc, head or "/", parts.query, parts.fragment))
+    return root, safe_relative_path(tail, what="artifact path")
+
+
+def join_path(*parts: str | None) -> str:
+    """Checked artifact paths joined with ``/`` (empty parts are skipped)."""
+    checked = [safe_relative_path(p, what="artifact path") for p in parts if p]
+    return "/".join(p for p in checked if p)
+
+
+# ---------------------------------------------------------------------------------------- progress
+class Progress:
+    """A small progress bar on ``stream`` (stderr), drawn only when it is a terminal.
+
+    It shows for a transfer of at least :data:`PROGRESS_MIN_FILES` files or
+    :data:`PROGRESS_MIN_BYTES` bytes, redraws at most ten times a second and is safe to update from
+    several threads.
+    """
+
+    def __init__(
+        self, label: str, files: int, total_bytes: int, stream: IO[str] | None = None
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.label = label
+        self.files = files
+        self.total = total_bytes
+        self.done_files = 0
+        self.done_bytes = 0
+        self._started = time.monotonic()
+        self._drawn = 0.0
+        self._lock = threading.Lock()
+        big = files >= PROGRESS_MIN_FILES or total_bytes >= PROGRESS_MIN_BYTES
+        self.enabled = big and _is_terminal(self.stream)
+
+    def add_bytes(self, n: int) -> None:
+        with self._lock:
+            self.done_bytes += n
+            self._draw(final=False)
+
+    def file_done(self) -> None:
+        with self._lock:
+            self.done_files += 1
+            self._draw(final=False)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.enabled and self._drawn:
+                self._draw(final=True)
+                self.stream.write("\n")
+                self.stream.flush()
+            self.enabled = False
+
+    def _draw(self, *, final: bool) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not final and now - self._drawn < 0.1 and self.done_files < self.files:
+            return
+        self._drawn = now
+        fraction = (
+            self.done_bytes / self.total if self.total else self.done_files / max(self.files, 1)
+        )
+        fraction = min(max(fraction, 0.0), 1.0)
+        width = 24
+        filled = int(fraction * width)
+        rate = self.done_bytes / max(now - self._started, 1e-6)
+        line = (
+            f"\r{self.label}: {fraction:4.0%} |{'#' * filled}{' ' * (width - filled)}| "
+            f"{self.done_files}/{self.files} files, {_size(self.done_bytes)}/{_size(self.total)}, "
+            f"{_size(rate)}/s"
+        )
+        self.stream.write(line)
+        self.stream.flush()
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover - the loop returns
+
+
+# ---------------------------------------------------------------------------------------- transfers
+@dataclass(frozen=True, slots=True)
+class Upload:
+    local_path: str
+    path: str  # artifact path, checked
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    path: str  # artifact path, checked
+    local_path: str
+    size: int | None
+
+
+class Transfer:
+    """Moves files between local disk and one store: in parallel, streamed, retried, with progress."""
+
+    def __init__(
+        self,
+        store: ArtifactStore,
+        *,
+        max_workers: int = MAX_WORKERS,
+        retries: int = FILE_RETRIES,
+        backoff_s: float = 0.2,
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.store = store
+        self.max_workers = max(1, max_workers)
+        self.retries = max(0, retries)
+        self.backoff_s = max(0.0, backoff_s)
+        self.stream = stream
+
+    def upload(self, files: Sequence[Upload]) -> None:
+        progress = Progress(
+            "Uploading artifacts", len(files), sum(f.size for f in files), self.stream
+        )
+        try:
+            self._run(
+                [(f.path, lambda f=f: self._upload_one(f, progress)) for f in files], progress
+            )
+        finally:
+            progress.close()
+
+    def download(self, files: Sequence[Download]) -> None:
+        total = sum(f.size or 0 for f in files)
+        progress = Progress("Downloading artifacts", len(files), total, self.stream)
+        try:
+            self._run(
+                [(f.path, lambda f=f: self._download_one(f, progress)) for f in files], progress
+            )
+        finally:
+            progress.close()
+
+    def _run(self, jobs: Sequence[tuple[str, Callable[[], None]]], progress: Progress) -> None:
+        if len(jobs) <= 1 or self.max_workers == 1:
+            for path, job in jobs:
+                self._retrying(path, job)
+                progress.file_done()
+            return
+        with ThreadPoolExecutor(
+            min(self.max_workers, len(jobs)), thread_name_prefix="modelyard-artifacts"
+        ) as pool:
+            futures = [pool.submit(self._job, path, job, progress) for path, job in jobs]
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:  # after a failure, files not yet started are not sent
+                future.cancel()
+            for future in futures:
+                if not future.cancelled() and future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+
+    def _job(self, path: str, job: Callable[[], None], progress: Progress) -> None:
+        self._retrying(path, job)
+        progress.file_done()
+
+    def _retrying(self, path: str, job: Callable[[], None]) -> None:
+        attempt = 0
+        while True:
+            try:
+                job()
+                return
+            except TemporarilyUnavailable as error:
+                if attempt >= self.retries:
+                    raise TemporarilyUnavailable(
+                        f"Artifact '{path}' could not be transferred after {attempt + 1} attempt(s): "
+                        f"{error.message}",
+                        path=path,
+                    ) from None
+            except ModelyardError as error:
+                if path in error.message:
+                    raise
+                raise type(error)(
+                    f"Artifact '{path}': {error.message}", error_code=error.error_code, path=path
+                ) from None
+            except OSError as error:
+                raise ModelyardError(
+                    f"Artifact '{path}': {error.strerror or type(error).__name__}.", path=path
+                ) from None
+            time.sleep(self.backoff_s * (2**attempt))
+            attempt += 1
+
+    def _upload_one(self, item: Upload, progress: Progress) -> None:
+        counter = [0]
+        try:
+            with open(item.local_path, "rb") as source:
+                self.store.write(item.path, _chunks(source, counter, progress))
+        except BaseException:
+            progress.add_bytes(-counter[0])  # a retry counts the file again
+            raise
+
+    def _download_one(self, item: Download, progress: Progress) -> None:
+        folder = os.path.dirname(item.local_path) or "."
+        os.makedirs(folder, exist_ok=True)
+        temp = os.path.join(
+            folder, f".{os.path.basename(item.local_path)}.{uuid.uuid4().hex[:8]}{_PART_SUFFIX}"
+        )
+        counted = 0
+        try:
+            with open(temp, "wb") as out:
+                for chunk in self.store.read(item.path):
+                    out.write(chunk)
+                    counted += len(chunk)
+                    progress.add_bytes(len(chunk))
+            os.replace(temp, item.local_path)
+        except BaseException:
+            progress.add_bytes(-counted)  # a retry counts the file again
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
+
+def _chunks(source: IO[bytes], counter: list[int], progress: Progress) -> Iterator[bytes]:
+    while chunk := source.read(CHUNK_SIZE):
+        counter[0] += len(chunk)
+        progress.add_bytes(len(chunk))
+        yield chunk
+
+
+# ---------------------------------------------------------------------------------------- local files
+def local_tree(local_dir: str, artifact_path: str | None) -> list[Upload]:
+    """Every file below ``local_dir`` as an upload to ``artifact_path``/<relative path>, all checked
+    before anything is sent."""
+    if not os.path.exists(local_dir):
+        raise NotFound(f"Local folder '{local_dir}' does not exist.")
+    if not os.path.isdir(local_dir):
+        raise InvalidInput(f"Local path '{local_dir}' is a file, not a folder; use log_artifact.")
+    base = safe_relative_path(artifact_path, what="artifact_path")
+    uploads: list[Upload] = []
+    for folder, dirs, names in os.walk(local_dir):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            if not os.path.isfile(full):
+                continue  # sockets, dangling links
+            rel = os.path.relpath(full, local_dir).replace(os.sep, "/")
+            checked = safe_relative_path(rel, what=f"file name '{rel}'")
+            uploads.append(
+                Upload(full, f"{base}/{checked}" if base else checked, os.path.getsize(full))
+            )
+    return uploads
+
+
+def local_file(local_path: str, artifact_path: str | None) -> Upload:
+    if not os.path.exists(local_path):
+        raise NotFound(f"Local file '{local_path}' does not exist.")
+    if os.path.isdir(local_path):
+        raise InvalidInput(
+            f"Local path '{local_path}' is a folder; use log_artifacts for a folder."
+        )
+    name = os.path.basename(local_path)
+    base = safe_relative_path(artifact_path, what="artifact_path")
+    checked = safe_relative_path(name, what=f"file name '{name}'")
+    return Upload(local_path, f"{base}/{checked}" if base else checked, os.path.getsize(local_path))
+
+
+# ---------------------------------------------------------------------------------------- the run's files
+class RunArtifacts:
+    """The artifacts of the runs of one client: resolving stores, logging, listing, downloading."""
+
+    def __init__(self, client: ModelyardClient, *, max_workers: int = MAX_WORKERS) -> None:
+        self._client = client
+        self._stores: dict[str, ArtifactStore] = {}
+        self._lock = threading.Lock()
+        self.max_workers = max_workers
+
+    def close(self) -> None:
+        with self._lock:
+            stores, self._stores = list(self._stores.values()), {}
+        for store in stores:
+            close = getattr(store, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    close()
+
+    # -- resolving -----------------------------------------------------------------------------
+    def store(self, uri: str) -> ArtifactStore:
+        """The store rooted at ``uri`` (cached)."""
+        with self._lock:
+            store = self._stores.get(uri)
+        if store is None:
+            store = self._open(uri)
+            with self._lock:
+                store = self._stores.setdefault(uri, store)
+        return store
+
+    def _open(self, uri: str) -> ArtifactStore:
+        scheme = uri_scheme(uri)
+        backend = self._client.backend
+        tracking_uri = backend.uri
+        headers: dict[str, str] | None = getattr(backend, "auth_headers", None)
+        if scheme == "mlflow-artifacts":
+            if uri_scheme(tracking_uri) not in ("http", "https"):
+                raise InvalidInput(
+                    f"The artifacts are at {uri!r}, a location that only a tracking server's artifact "
+                    f"proxy can resolve, but the tracking URI {tracking_uri!r} is a database. Point "
+                    "the client at the server's http(s):// address instead.",
+                    uri=uri,
+                )
+            url = proxy_url(uri, tracking_uri)
+            return self._http_store(url, headers if _same_host(url, tracking_uri) else None)
+        if scheme in ("http", "https"):
+            return self._http_store(uri, headers if _same_host(uri, tracking_uri) else None)
+        if scheme in ("runs", "models"):
+            raise InvalidInput(
+                f"{uri!r} names artifacts through the tracking server, not a store.", uri=uri
+            )
+        return open_artifact_store(uri)
+
+    def _http_store(self, url: str, headers: dict[str, str] | None) -> ArtifactStore:
+        try:
+            from modelyard.store.artifacts.http import HttpArtifactStore
+        except ImportError:
+            raise ModelyardError(
+                f"Artifacts at {url} are served over HTTP, and this modelyard has no HTTP artifact store.",
+                uri=url,
+            ) from None
+        settings = self._client._settings
+        store: ArtifactStore = HttpArtifactStore(
+            url, headers=headers, timeout=float(settings.http_timeout_s)
+        )
+        return store
+
+    def run_uri(self, run_id: str) -> str:
+        return self._client.get_run(run_id).info.artifact_uri
+
+    def run_store(self, run_id: str) -> ArtifactStore:
+        return self.store(self.run_uri(run_id))
+
+    def locate(self, artifact_uri: str) -> tuple[ArtifactStore, str]:
+        """(store, path) of any artifact URI: ``runs:/``, a store URI, or a run's ``artifact_uri``/path."""
+        if not isinstance(artifact_uri, str) or not artifact_uri.strip():
+            raise InvalidInput("Invalid artifact URI: a non-empty string is required.")
+        if uri_scheme(artifact_uri) == "runs":
+            run_id, path = parse_runs_uri(artifact_uri)
+            return self.run_store(run_id), path
+        root, path = split_uri(artifact_uri)
+        return self.store(root), path
+
+    def _transfer(self, store: ArtifactStore) -> Transfer:
+        settings = self._client._settings
+        return Transfer(
+            store, max_workers=self.max_workers, backoff_s=float(settings.http_backoff_s)
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        item = local_file(os.fspath(local_path), artifact_path)
+        self._transfer(self.run_store(run_id)).upload([item])
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        items = local_tree(os.fspath(local_dir), artifact_path)
+        if items:
+            self._transfer(self.run_store(run_id)).upload(items)
+
+    def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> None:
+        """Store ``data`` (small, already in memory) as ``artifact_file`` of the run."""
+        path = safe_relative_path(artifact_file, what="artifact_file", allow_empty=False)
+        store = self.run_store(run_id)
+        self._transfer(store)._retrying(path, lambda: _write_all(store, path, data))
+
+    @contextlib.contextmanager
+    def log_via_file(self, run_id: str, artifact_file: str) -> Iterator[str]:
+        """A local temporary path to write; its file is uploaded as ``artifact_file`` afterwards."""
+        path = safe_relative_path(artifact_file, what="artifact_file", allow_empty=False)
+        with tempfile.TemporaryDirectory(prefix="modelyard-") as tmp:
+            local = os.path.join(tmp, posixpath.basename(path))
+            yield local
+            size = os.path.getsize(local)
+            self._transfer(self.run_store(run_id)).upload([Upload(local, path, size)])
+
+    # -- reading -------------------------------------------------------------------------------
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        rel = safe_relative_path(path, what="path")
+        store = self.run_store(run_id)
+        return [info for info in store.list(rel) if _inside(info.path, rel)]
+
+    def download(self, store: ArtifactStore, path: str, dst_path: str | None) -> str:
+        """Download the file or tree at ``path`` to ``dst_path``/``path``; returns that local path."""
+        rel = safe_relative_path(path, what="artifact path")
+        dst = (
+            os.path.abspath(dst_path)
+            if dst_path
+            else tempfile.mkdtemp(prefix="modelyard-artifacts-")
+        )
+        stat = store.stat(rel) if rel else None
+        if rel and stat is None:
+            raise NotFound(f"Artifact '{rel}' does not exist.", path=rel)
+        target = os.path.join(dst, *rel.split("/")) if rel else dst
+        if stat is not None and not stat.is_dir:
+            self._transfer(store).download([Download(rel, target, stat.size)])
+            return target
+        files = [
+            Download(info.path, os.path.join(dst, *info.path.split("/")), info.file_size)
+            for info in _walk(store, rel)
+        ]
+        os.makedirs(target, exist_ok=True)
+        self._transfer(store).download(files)
+        return target
+
+    def download_run(self, run_id: str, path: str | None, dst_path: str | None) -> str:
+        return self.download(self.run_store(run_id), path or "", dst_path)
+
+    def download_uri(self, artifact_uri: str, dst_path: str | None) -> str:
+        store, path = self.locate(artifact_uri)
+        return self.download(store, path, dst_path)
+
+    def read_bytes(self, artifact_uri: str) -> bytes:
+        store, path = self.locate(artifact_uri)
+        if not path:
+            raise InvalidInput(f"{artifact_uri!r} is a folder of artifacts, not a file.")
+        return b"".join(store.read(path))
+
+    # -- typed files ---------------------------------------------------------------------------
+    def load_text(self, artifact_uri: str) -> str:
+        return _text(self.read_bytes(artifact_uri), artifact_uri)
+
+    def load_dict(self, artifact_uri: str) -> Any:
+        return parse_dict(self.read_bytes(artifact_uri), artifact_uri)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        path = check_table_file(artifact_file)
+        frame = table_frame(data)
+        store = self.run_store(run_id)
+        existing = store.stat(path)
+        if existing is not None and not existing.is_dir:
+            pd = import_pandas("log_table")
+            old = read_table(b"".join(store.read(path)), path)
+            frame = pd.concat([old, frame], ignore_index=True)
+        self.log_bytes(run_id, table_bytes(frame, path), path)
+        run = self._client.get_run(run_id)
+        tag = logged_table_tag(run.data.tag_dict.get(LOGGED_ARTIFACTS_TAG), path)
+        if tag is not None:
+            self._client.set_tag(run_id, LOGGED_ARTIFACTS_TAG, tag, synchronous=True)
+
+    def load_table(
+        self,
+        experiment_id: str,
+        artifact_file: str,
+        run_ids: Sequence[str] | None,
+        extra_columns: Sequence[str] | None,
+    ) -> Any:
+        path = check_table_file(artifact_file)
+        pd = import_pandas("load_table")
+        if run_ids:
+            runs = [self._client.get_run(r) for r in run_ids]
+        else:
+            runs = []
+            token: str | None = None
+            while True:
+                page = self._client.search_runs(
+                    [experiment_id],
+                    f"tags.`{LOGGED_ARTIFACTS_TAG}` LIKE '%\"{path}\"%'",
+                    page_token=token,
+                )
+                runs.extend(page.items)
+                token = page.next_page_token
+                if not token:
+                    break
+            runs = [r for r in runs if has_table(r.data.tag_dict.get(LOGGED_ARTIFACTS_TAG), path)]
+        frames = []
+        for run in runs:
+            store = self.store(run.info.artifact_uri)
+            frame = read_table(b"".join(store.read(path)), path)
+            for column in extra_columns or ():
+                name = f"{column}_" if column in frame.columns else column
+                frame[name] = _run_field(run, column)
+            frames.append(frame)
+        if not frames:
+            raise NotFound(
+                f"No run of experiment {experiment_id} has the table '{path}'.", path=path
+            )
+        return pd.concat(frames, ignore_index=True)
+
+
+def _run_field(run: Run, column: str) -> Any:
+    """A run's ``run_id``, ``run_name`` or other info field, or a ``tags.``/``params.``/``metrics.`` value."""
+    group, _, key = column.partition(".")
+    if key and group == "tags":
+        return run.data.tag_dict.get(key)
+    if key and group == "params":
+        return run.data.param_dict.get(key)
+    if key and group == "metrics":
+        return run.data.metric_dict.get(key)
+    if hasattr(run.info, column):
+        return getattr(run.info, column)
+    raise InvalidInput(f"load_table: unknown extra column {column!r}.")
+
+
+def _write_all(store: ArtifactStore, path: str, data: bytes) -> None:
+    store.write(path, [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)] or [b""])
+
+
+def _same_host(url: str, tracking_uri: str) -> bool:
+    a, b = urlsplit(url), urlsplit(tracking_uri)
+    return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether a listed ``path`` is a safe path directly or deeply inside ``folder``."""
+    try:
+        checked = safe_relative_path(path, allow_empty=False)
+    except InvalidInput:
+        return False
+    return checked == path and (not folder or path.startswith(folder + "/"))
+
+
+def _walk(store: ArtifactStore, folder: str) -> Iterator[FileInfo]:
+    """Every file below ``folder``, depth first; listed paths that are unsafe are refused."""
+    for info in store.list(folder):
+        if not _inside(info.path, folder):
+            raise InvalidInput(
+                f"The artifact store listed an unsafe path {info.path!r} under '{folder}'."
+            )
+        if info.is_dir:
+            yield from _walk(store, info.path)
+        else:
+            yield info
+
+
+# ---------------------------------------------------------------------------------------- what to store
+def dict_bytes(dictionary: Any, artifact_file: str) -> bytes:
+    """JSON (indented) or, for ``.yaml``/``.yml``, YAML of ``dictionary``."""
+    extension = posixpath.splitext(artifact_file)[1].lower()
+    if extension in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_dump(
+            dictionary, indent=2, default_flow_style=False, allow_unicode=True
+        ).encode("utf-8")
+    try:
+        return json.dumps(dictionary, indent=2).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(
+            f"log_dict: the value for '{artifact_file}' is not JSON serialisable: {e}"
+        ) from None
+
+
+def parse_dict(data: bytes, artifact_uri: str) -> Any:
+    """The value of a JSON file (or YAML, for a ``.yaml``/``.yml`` name)."""
+    text = _text(data, artifact_uri)
+    if posixpath.splitext(artifact_uri)[1].lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InvalidInput(f"Artifact {artifact_uri!r} is not valid YAML.") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise InvalidInput(f"Artifact {artifact_uri!r} is not valid JSON.") from None
+
+
+def _text(data: bytes, artifact_uri: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"Artifact {artifact_uri!r} is not UTF-8 text.") from None
+
+
+def figure_bytes(figure: Any, artifact_file: str, save_kwargs: Mapping[str, Any] | None) -> bytes:
+    """A matplotlib figure saved in the format of the file's extension; a plotly figure as HTML
+    (``.html``) or as an image (needs kaleido)."""
+    extension = posixpath.splitext(artifact_file)[1].lower().lstrip(".")
+    kwargs = dict(save_kwargs or {})
+    kind = type(figure).__module__.split(".")[0]
+    if kind == "matplotlib" or hasattr(figure, "savefig"):
+        buffer = io.BytesIO()
+        kwargs.setdefault("format", extension or "png")
+        figure.savefig(buffer, **kwargs)
+        return buffer.getvalue()
+    if kind == "plotly" or hasattr(figure, "write_html"):
+        if extension in ("html", "htm"):
+            kwargs.setdefault("include_plotlyjs", "cdn")
+            kwargs.setdefault("full_html", True)
+            return str(figure.to_html(**kwargs)).encode("utf-8")
+        if extension in ("png", "jpeg", "jpg", "webp", "svg", "pdf"):
+            _need("kaleido", "kaleido", "Saving a plotly figure as an image")
+            return bytes(
+                figure.to_image(format="jpeg" if extension == "jpg" else extension, **kwargs)
+            )
+        raise InvalidInput(
+            f"log_figure: a plotly figure is saved as .html, .png, .jpeg, .webp, .svg or .pdf, not "
+            f"'{artifact_file}'."
+        )
+    raise InvalidInput(
+        f"log_figure: unsupported figure type {type(figure).__name__}; expected a matplotlib or plotly figure."
+    )
+
+
+def to_pil(image: Any) -> Any:
+    """A PIL image from a PIL image or a numpy array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4).
+
+    Integer arrays must hold values in 0..255; float and bool arrays values in 0..1 (scaled to 0..255).
+    """
+    pil = _need("PIL.Image", "pillow", "log_image")
+    if isinstance(image, pil.Image):
+        return image
+    if type(image).__module__.split(".")[0] != "numpy":
+        raise InvalidInput(
+            f"log_image: unsupported image type {type(image).__name__}; expected a numpy array or a PIL image."
+        )
+    np = _need("numpy", "numpy", "log_image")
+    array = image
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+        raise InvalidInput(
+            f"log_image: an array image must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), not {image.shape}."
+        )
+    if np.issubdtype(array.dtype, np.integer):
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise InvalidInput(
+                f"log_image: integer pixel values must be in 0..255 (found {array.min()}..{array.max()})."
+            )
+        array = array.astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_:
+        array = array.astype(np.float64)
+        if array.size and (array.min() < 0.0 or array.max() > 1.0):
+            raise InvalidInput(
+                f"log_image: float pixel values must be in 0.0..1.0 (found {array.min()}..{array.max()})."
+            )
+        array = np.round(array * 255).astype(np.uint8)
+    else:
+        raise InvalidInput(f"log_image: unsupported array dtype {array.dtype}.")
+    return pil.fromarray(array)
+
+
+def image_bytes(image: Any, artifact_file: str) -> bytes:
+    """The image saved in the format of the file's extension (PNG without one)."""
+    pil_image = to_pil(image)
+    extension = posixpath.splitext(artifact_file)[1].lower().lstrip(".")
+    formats = {
+        "jpg": "JPEG",
+        "jpeg": "JPEG",
+        "png": "PNG",
+        "webp": "WEBP",
+        "gif": "GIF",
+        "bmp": "BMP",
+        "tif": "TIFF",
+        "tiff": "TIFF",
+    }
+    fmt = formats.get(extension or "png")
+    if fmt is None:
+        raise InvalidInput(f"log_image: unsupported image file extension in '{artifact_file}'.")
+    if fmt == "JPEG" and pil_image.mode in ("RGBA", "LA", "P"):
+        pil_image = pil_image.convert("RGB")
+    buffer = io.BytesIO()
+    pil_image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def image_series_files(
+    image: Any, key: str, step: int | None, timestamp: int | None
+) -> list[tuple[str, bytes]]:
+    """The two files of one point of an image series (``log_image(key=..., step=...)``), named as
+    MLflow's UI expects: ``images/<key>+step+<n>+timestamp+<ms>+<uuid>.png`` and a thumbnail
+    ``...+compressed.webp``. A ``/`` in the key becomes ``~``."""
+    if not isinstance(key, str) or not _IMAGE_KEY.match(key):
+        raise InvalidInput(
+            "log_image: the key may only contain letters, digits, '_', '-', '.', ' ' and '/'; "
+            f"got {key!r}."
+        )
+    pil_image = to_pil(image)
+    step = 0 if step is None else int(step)
+    if timestamp is None:
+        timestamp = int(time.time() * 1000)
+    name = f"images/{key.replace('/', '~')}+step+{step}+timestamp+{int(timestamp)}+{uuid.uuid4()}"
+    full = io.BytesIO()
+    pil_image.save(full, format="PNG")
+    thumb = pil_image.copy()
+    thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    if thumb.mode not in ("RGB", "RGBA", "L"):
+        thumb = thumb.convert("RGBA")
+    small = io.BytesIO()
+    thumb.save(small, format="WEBP")
+    return [(f"{name}.png", full.getvalue()), (f"{name}+compressed.webp", small.getvalue())]
+
+
+def import_pandas(what: str) -> Any:
+    return _need("pandas", "'modelyard[pandas]'", what)
+
+
+def table_frame(data: Any) -> Any:
+    """A pandas DataFrame of a DataFrame or a dict of columns (a dict of scalars is one row)."""
+    pd = import_pandas("log_table")
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame(dict(data))
+        except ValueError:  # all scalars: one row
+            return pd.DataFrame([dict(data)])
+    raise InvalidInput(
+        f"log_table: data must be a pandas DataFrame or a dict, not {type(data).__name__}."
+    )
+
+
+def check_table_file(artifact_file: str) -> str:
+    path = safe_relative_path(artifact_file, what="artifact_file", allow_empty=False)
+    if not path.endswith((".json", ".parquet")):
+        raise InvalidInput(
+            f"log_table: the artifact file '{artifact_file}' must end in .json or .parquet."
+        )
+    return path
+
+
+def table_bytes(frame: Any, artifact_file: str) -> bytes:
+    """The table as MLflow writes it: JSON ``{"columns": [...], "data": [[...]]}`` (pandas' split
+    orientation, no index, ISO dates), or Parquet for a ``.parquet`` name."""
+    if artifact_file.endswith(".parquet"):
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    try:
+        text = frame.to_json(orient="split", index=False, date_format="iso")
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InvalidInput(
+            f"log_table: the table for '{artifact_file}' is not JSON serialisable: {e}"
+        ) from None
+    return str(text).encode("utf-8")
+
+
+def read_table(data: bytes, artifact_file: str) -> Any:
+    pd = import_pandas("load_table")
+    if artifact_file.endswith(".parquet"):
+        return pd.read_parquet(io.BytesIO(data))
+    return pd.read_json(io.StringIO(_text(data, artifact_file)), orient="split")
+
+
+def logged_table_tag(current: str | None, artifact_file: str) -> str | None:
+    """The new value of ``mlflow.loggedArtifacts`` with the table listed, or None if it already is."""
+    try:
+        entries = json.loads(current) if current else []
+    except json.JSONDecodeError:
+        entries = []
+    if not isinstance(entries, list):
+        entries = []
+    entry = {"path": artifact_file, "type": "table"}
+    if entry in entries:
+        return None
+    return json.dumps([*entries, entry])
+
+
+def has_table(tag_value: str | None, artifact_file: str) -> bool:
+    try:
+        entries = json.loads(tag_value) if tag_value else []
+    except json.JSONDecodeError:
+        return False
+    return isinstance(entries, list) and {"path": artifact_file, "type": "table"} in entries
+
+
+__all__ = [
+    "FILE_RETRIES",
+    "LOGGED_ARTIFACTS_TAG",
+    "LOGGED_IMAGES_TAG",
+    "MAX_WORKERS",
+    "PROXY_PATH",
+    "Download",
+    "Progress",
+    "RunArtifacts",
+    "Transfer",
+    "Upload",
+    "dict_bytes",
+    "figure_bytes",
+    "image_bytes",
+    "image_series_files",
+    "local_file",
+    "local_tree",
+    "parse_dict",
+    "parse_runs_uri",
+    "proxy_url",
+    "split_uri",
+    "table_bytes",
+    "table_frame",
+    "to_pil",
+]
