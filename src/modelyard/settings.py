@@ -136,6 +136,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Bearer token the client sends.",
         fallbacks=("MLFLOW_TRACKING_TOKEN",),
     ),
+    Setting(
+        "allow_pickle",
+        "MODELYARD_ALLOW_PICKLE",
+        False,
+        "Allow loading models whose files are unpickled (pickle, cloudpickle, torch.save); only for trusted models.",
+        _parse_bool,
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
