@@ -97,6 +97,23 @@ _EXPERIMENT_ATTRIBUTES: dict[str, AttributeSpec] = {
     "last_update_time": AttributeSpec(True, NULLABLE_NUMERIC),
 }
 
+_LOGGED_MODEL_ATTRIBUTES: dict[str, AttributeSpec] = {
+    "name": AttributeSpec(False, STRING),
+    "model_id": AttributeSpec(False, STRING),
+    "model_type": AttributeSpec(False, STRING),
+    "status": AttributeSpec(False, STRING),
+    "source_run_id": AttributeSpec(False, STRING),
+    "creation_timestamp": AttributeSpec(True, NUMERIC),
+    "last_updated_timestamp": AttributeSpec(True, NUMERIC),
+}
+_LOGGED_MODEL_ALIASES = {
+    "creation_time": "creation_timestamp",
+    "creation_timestamp_ms": "creation_timestamp",
+    "last_updated_time": "last_updated_timestamp",
+    "last_updated_timestamp_ms": "last_updated_timestamp",
+    "run_id": "source_run_id",
+}
+
 _DATASET_KEYS = ("context", "digest", "name")
 
 
@@ -120,6 +137,13 @@ RULES: dict[str, KindRules] = {
         {},
         frozenset({EntityType.TAG, EntityType.ATTRIBUTE}),
         frozenset({EntityType.TAG, EntityType.ATTRIBUTE}),
+    ),
+    # Logged models keep no metrics of their own yet, so metrics.* is refused with a clear message.
+    "logged_models": KindRules(
+        _LOGGED_MODEL_ATTRIBUTES,
+        _LOGGED_MODEL_ALIASES,
+        frozenset({EntityType.PARAM, EntityType.TAG, EntityType.ATTRIBUTE}),
+        frozenset({EntityType.PARAM, EntityType.TAG, EntityType.ATTRIBUTE}),
     ),
 }
 

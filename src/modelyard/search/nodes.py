@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 #: What is being searched. Each kind has its own identifiers (see :mod:`modelyard.search.fields`).
-Kind: TypeAlias = Literal["runs", "experiments"]
+Kind: TypeAlias = Literal["runs", "experiments", "logged_models"]
 
 
 class EntityType(str, enum.Enum):

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import Request
 
+from modelyard.service.logged_models import LoggedModelService
 from modelyard.service.tracking import TrackingService
 
 
@@ -21,3 +22,12 @@ async def get_tracking(request: Request) -> TrackingService:
 
 
 TrackingDep = Annotated[TrackingService, Depends(get_tracking)]
+
+
+async def get_logged_models(request: Request) -> LoggedModelService:
+    """The app's :class:`LoggedModelService`."""
+    service: LoggedModelService = request.app.state.logged_models
+    return service
+
+
+LoggedModelsDep = Annotated[LoggedModelService, Depends(get_logged_models)]

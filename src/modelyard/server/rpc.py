@@ -2,10 +2,13 @@
 
 An endpoint is a plain function ``handler(service, request_dict) -> response_dict`` registered with an
 :class:`RpcTable`; :func:`add_rpc_routes` serves it under ``/api/<v>/mlflow/<path>`` and
-``/ajax-api/<v>/mlflow/<path>`` (or only the latter for UI-only endpoints). The shared request path:
+``/ajax-api/<v>/mlflow/<path>`` (or only the latter for UI-only endpoints). Each table names the
+dependency that hands its handlers their service (the tracking service unless it says otherwise).
+The shared request path:
 
 1. GET reads query pairs; POST/PUT/PATCH/DELETE read a JSON body (POST/PUT/PATCH must say
    ``Content-Type: application/json``); a body double-encoded as a JSON string is decoded twice;
+   path parameters (``logged-models/{model_id}``) are added under their names and win over both;
 2. the endpoint's :class:`~modelyard.schemas.fields.Message` turns it into a dict;
 3. the handler runs in the thread pool (the store is synchronous) and its dict is written by orjson.
 """
@@ -18,19 +21,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import BadRequest, InvalidInput, ModelyardError
 from modelyard.schemas.fields import Message
-from modelyard.server.deps import TrackingDep
+from modelyard.server.deps import get_tracking
 from modelyard.server.errors import internal_error
 from modelyard.server.responses import OrjsonResponse
-from modelyard.service.tracking import TrackingService
 
-Handler = Callable[[TrackingService, dict[str, Any]], dict[str, Any]]
+Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
+Dependency = Callable[..., Any]
 
 _BODY_METHODS_NEEDING_JSON = frozenset({"POST", "PUT", "PATCH"})
 CONTENT_TYPE_MESSAGE = "Content-Type must be one of ['application/json']"
@@ -48,6 +51,7 @@ class Rpc:
     handler: Handler
     ajax_only: bool = False
     version: str = "2.0"
+    dependency: Dependency = get_tracking
 
     def urls(self) -> list[str]:
         ajax = f"/ajax-api/{self.version}/mlflow/{self.path}"
@@ -55,16 +59,22 @@ class Rpc:
 
 
 class RpcTable:
-    """Collects endpoints declared with ``@table("runs/get", "GET", request=GET_RUN)``."""
+    """Collects endpoints declared with ``@table("runs/get", "GET", request=GET_RUN)``.
 
-    def __init__(self) -> None:
+    ``dependency`` is the FastAPI dependency whose value every handler of the table gets first.
+    """
+
+    def __init__(self, dependency: Dependency = get_tracking) -> None:
         self.rpcs: list[Rpc] = []
+        self.dependency = dependency
 
     def __call__(
         self, path: str, *methods: str, request: Message, ajax_only: bool = False
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.rpcs.append(Rpc(path, methods, request, handler, ajax_only))
+            self.rpcs.append(
+                Rpc(path, methods, request, handler, ajax_only, dependency=self.dependency)
+            )
             return handler
 
         return register
@@ -126,16 +136,22 @@ def _loads(raw: bytes) -> Any:
 def _endpoint(rpc: Rpc) -> Callable[..., Any]:
     message = rpc.request
     handler = rpc.handler
+    service_dependency = Depends(rpc.dependency)
 
-    async def endpoint(request: Request, tracking: TrackingDep) -> Response:
+    async def endpoint(request: Request, service: Any = service_dependency) -> Response:
         # Reading the body may raise the framework's own signals (a client disconnect): let them pass.
         body = None if request.method == "GET" else await read_json_body(request)
+        path_params = request.path_params
         try:
             if body is None:
-                req = message.parse_query(request.query_params.multi_items())
+                pairs = request.query_params.multi_items()
+                if path_params:
+                    pairs = [(k, v) for k, v in pairs if k not in path_params]
+                    pairs += list(path_params.items())
+                req = message.parse_query(pairs)
             else:
-                req = message.parse(body)
-            result = await run_in_threadpool(handler, tracking, req)
+                req = message.parse({**body, **path_params} if path_params else body)
+            result = await run_in_threadpool(handler, service, req)
         except ModelyardError:
             raise
         except Exception as exc:

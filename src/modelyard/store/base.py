@@ -7,14 +7,18 @@ The store persists already-validated entities; validation, defaults and limits l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from modelyard.entities import (
     DatasetInput,
     DatasetSummary,
     Experiment,
     ExperimentTag,
+    LoggedModel,
+    LoggedModelParam,
+    LoggedModelTag,
     Metric,
+    ModelOutput,
     PagedList,
     Param,
     Run,
@@ -22,6 +26,27 @@ from modelyard.entities import (
     RunTag,
     ViewType,
 )
+
+#: A metric point of a history as plain data: ``(value, timestamp, step)``, NaN and ±inf as floats.
+MetricPoint = tuple[float, int, int]
+
+
+class RunRecord(NamedTuple):
+    """A run as plain data, for the read paths that put many runs in one response.
+
+    It holds what a :class:`~modelyard.entities.Run` holds, without an object per param, tag and
+    metric: ``metrics`` are ``(run_id, key, value, timestamp, step)`` tuples of the latest values (NaN
+    and ±inf as floats), ``params`` and ``tags`` are ``(run_id, key, value)`` tuples, each in key order.
+    """
+
+    info: RunInfo
+    metrics: Sequence[tuple[str, str, float, int, int]]
+    params: Sequence[tuple[str, str, str]]
+    tags: Sequence[tuple[str, str, str]]
+    inputs: Sequence[DatasetInput]
+
+if TYPE_CHECKING:
+    from modelyard.search import OrderKey
 
 
 class TrackingStore(Protocol):
@@ -100,3 +125,40 @@ class TrackingStore(Protocol):
     def hard_delete_runs(self, run_ids: Sequence[str]) -> int: ...
     def hard_delete_experiments(self, experiment_ids: Sequence[str]) -> int: ...
     def close(self) -> None: ...
+
+
+class LoggedModelStore(Protocol):
+    """Logged models (MLflow 3). The SQL implementation is
+    :class:`modelyard.store.sql.logged_models.SqlLoggedModelStore`."""
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        model_type: str | None,
+        source_run_id: str | None,
+        params: Sequence[LoggedModelParam],
+        tags: Sequence[LoggedModelTag],
+    ) -> LoggedModel: ...
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel: ...
+    def finalize_logged_model(
+        self, model_id: str, status: str, status_message: str | None = None
+    ) -> LoggedModel: ...
+    def delete_logged_model(self, model_id: str) -> None: ...
+    def set_logged_model_tags(
+        self, model_id: str, tags: Sequence[LoggedModelTag]
+    ) -> LoggedModel: ...
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None: ...
+    def log_logged_model_params(
+        self, model_id: str, params: Sequence[LoggedModelParam]
+    ) -> None: ...
+    def log_outputs(self, run_id: str, outputs: Sequence[ModelOutput]) -> None: ...
+    def get_run_outputs(self, run_ids: Sequence[str]) -> dict[str, list[ModelOutput]]: ...
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        order_by: Sequence[OrderKey],
+        max_results: int,
+        page_token: str | None,
+    ) -> PagedList[LoggedModel]: ...

@@ -5,7 +5,12 @@
 
 from __future__ import annotations
 
-from modelyard.server.routes import experiments, metrics, runs
+from modelyard.server.routes import experiments, logged_models, metrics, runs
 from modelyard.server.rpc import RpcTable
 
-TRACKING_TABLES: tuple[RpcTable, ...] = (experiments.rpc, runs.rpc, metrics.rpc)
+TRACKING_TABLES: tuple[RpcTable, ...] = (
+    experiments.rpc,
+    runs.rpc,
+    metrics.rpc,
+    logged_models.rpc,
+)

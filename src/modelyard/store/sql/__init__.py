@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelyard.store.sql.engine import create_db_engine, translate_errors
+from modelyard.store.sql.logged_models import SqlLoggedModelStore
 from modelyard.store.sql.migrations import upgrade
 from modelyard.store.sql.tracking import SqlTrackingStore
 
@@ -37,4 +38,19 @@ def open_tracking_store(
         raise
 
 
-__all__ = ["SqlTrackingStore", "create_db_engine", "open_tracking_store", "upgrade_database"]
+def logged_model_store_for(tracking_store: object) -> SqlLoggedModelStore:
+    """The logged-model store over the same database (and engine) as a SQL tracking store."""
+    engine = getattr(tracking_store, "engine", None)
+    if engine is None:
+        raise TypeError(f"{tracking_store!r} is not a SQL tracking store")
+    return SqlLoggedModelStore(engine)
+
+
+__all__ = [
+    "SqlLoggedModelStore",
+    "SqlTrackingStore",
+    "create_db_engine",
+    "logged_model_store_for",
+    "open_tracking_store",
+    "upgrade_database",
+]

@@ -375,4 +375,19 @@ def experiments_query(
 
 _EXPERIMENT_ID_FIELD = parse_order_by(["experiment_id"], "experiments")[0].field
 
-__all__ = ["NullsLast", "experiment_id_ints", "experiments_query", "runs_query"]
+# Building blocks shared with the other searchable stores (logged models).
+combine_clauses = _combine
+compare = _compare
+key_value_clause = _key_value
+order_term = _order_term
+
+__all__ = [
+    "NullsLast",
+    "combine_clauses",
+    "compare",
+    "experiment_id_ints",
+    "experiments_query",
+    "key_value_clause",
+    "order_term",
+    "runs_query",
+]
