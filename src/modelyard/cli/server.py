@@ -1,14 +1,13 @@
 """``modelyard server`` and ``modelyard db upgrade``.
 
-The server command migrates the database once in the parent process, then hands the settings to the
-uvicorn workers through ``MODELYARD_*`` environment variables; each worker builds its own app with
-:func:`modelyard.server.app.create_app_from_env`.
+The server command binds the port, migrates the database and imports the app once in the parent
+process, then forks the workers (:mod:`modelyard.server.workers`); each worker inherits the resolved
+settings and builds its own app with :func:`modelyard.server.app.create_app`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 
 import click
@@ -18,11 +17,7 @@ from modelyard.cli.output import redact_uri
 from modelyard.errors import ModelyardError
 from modelyard.settings import SETTINGS_BY_NAME
 
-APP_FACTORY = "modelyard.server.app:create_app_from_env"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-#: Settings the server command passes on to its workers.
-_PASSED_TO_WORKERS = ("backend_store_uri", "default_artifact_root", "host", "port", "workers")
 
 
 def _default(name: str) -> str:
@@ -85,31 +80,31 @@ def server(
     )
     try:
         import fastapi  # noqa: F401  (fails early, with the fix, without the server extra)
-        import uvicorn
+        import uvicorn  # noqa: F401
+
+        from modelyard.server import workers as pre_fork
     except ImportError as exc:
         raise click.ClickException(
             f"the server needs {exc.name or 'its dependencies'}: pip install 'modelyard[server]'"
         ) from None
-    _check_port_free(settings.host, settings.port)
-
-    _upgrade(settings.backend_store_uri)  # once, here, so that workers never race
-    _unmute_library_logs()  # the CLI silenced them for its one-line errors; a server should log
-    for name in _PASSED_TO_WORKERS:
-        os.environ[SETTINGS_BY_NAME[name].env] = str(getattr(settings, name))
-    click.echo(
-        f"modelyard server on http://{_url_host(settings.host)}:{settings.port} "
-        f"({settings.workers} worker(s), {redact_uri(settings.backend_store_uri)})",
-        err=True,
-    )
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=log_level,
-        timeout_graceful_shutdown=10,
-    )
+    # Bound before migrating anything: a taken port fails at once, and early clients queue.
+    sock = _bind(settings.host, settings.port)
+    try:
+        _upgrade(settings.backend_store_uri)  # once, here, so that workers never race
+        _unmute_library_logs()  # the CLI silenced them for its one-line errors; a server should log
+        pre_fork.preload(log_level)  # import what workers need once, before the fork
+        click.echo(
+            f"modelyard server on http://{_url_host(settings.host)}:{settings.port} "
+            f"({settings.workers} worker(s), {redact_uri(settings.backend_store_uri)})",
+            err=True,
+        )
+        status = pre_fork.serve(
+            settings, sock, workers=settings.workers, log_level=log_level, graceful_timeout_s=10
+        )
+    finally:
+        sock.close()
+    if status != 0:
+        raise click.ClickException("the server stopped because its workers could not start")
 
 
 def _unmute_library_logs() -> None:
@@ -119,21 +114,18 @@ def _unmute_library_logs() -> None:
             logger.removeHandler(handler)
 
 
-def _check_port_free(host: str, port: int) -> None:
-    """Fail with one clear line, before migrating anything, if the address is taken."""
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share; one clear line if the address is taken or unknown."""
+    from modelyard.server.workers import bind_socket
+
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        return bind_socket(host, port)
     except socket.gaierror as exc:
         raise click.ClickException(f"cannot listen on host {host!r}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-            ) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
 
 
 def _url_host(host: str) -> str:
