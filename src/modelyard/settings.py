@@ -51,7 +51,29 @@ SETTINGS: tuple[Setting, ...] = (
         "default_artifact_root",
         "MODELYARD_DEFAULT_ARTIFACT_ROOT",
         "./mlartifacts",
-        "Where new experiments keep their artifacts unless they name a location.",
+        "Where new experiments keep their artifacts unless they name a location. A server that "
+        "serves artifacts gives new experiments mlflow-artifacts:/<id> while this is left at its "
+        "default.",
+    ),
+    Setting(
+        "artifacts_destination",
+        "MODELYARD_ARTIFACTS_DESTINATION",
+        "./mlartifacts",
+        "Where the server's artifact proxy keeps files: a local path or s3://bucket/prefix.",
+    ),
+    Setting(
+        "serve_artifacts",
+        "MODELYARD_SERVE_ARTIFACTS",
+        True,
+        "Serve the artifact proxy (/api/2.0/mlflow-artifacts/...) in front of artifacts_destination.",
+        _parse_bool,
+    ),
+    Setting(
+        "artifacts_only",
+        "MODELYARD_ARTIFACTS_ONLY",
+        False,
+        "Serve only the artifact proxy; tracking endpoints answer 503.",
+        _parse_bool,
     ),
     Setting("host", "MODELYARD_HOST", "127.0.0.1", "Address the server listens on."),
     Setting("port", "MODELYARD_PORT", 5000, "Port the server listens on.", int),

@@ -15,19 +15,37 @@ from fastapi import FastAPI
 import modelyard
 from modelyard.server.errors import install_error_handlers
 from modelyard.server.routes import TRACKING_TABLES, meta
+from modelyard.server.routes.artifacts import (
+    artifact_routes,
+    artifacts_only_routes,
+    tracking_artifact_routes,
+)
 from modelyard.server.rpc import add_rpc_routes
+from modelyard.service.artifacts import PROXY_SCHEME, ArtifactService
 from modelyard.service.tracking import TrackingService
-from modelyard.settings import Settings, load_settings
+from modelyard.settings import SETTINGS_BY_NAME, Settings, load_settings
 from modelyard.store.base import TrackingStore
 
 
-def create_app(settings: Settings | None = None, *, store: TrackingStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: TrackingStore | None = None,
+    artifacts: ArtifactService | None = None,
+) -> FastAPI:
     """Build the REST app.
 
     Without ``store``, the app opens one from ``settings.backend_store_uri`` (creating the schema on an
-    empty database) and closes it on shutdown. A ``store`` passed in stays owned by the caller.
+    empty database) and closes it on shutdown. A ``store`` passed in stays owned by the caller. Without
+    ``artifacts``, the artifact proxy is opened on ``settings.artifacts_destination`` (when
+    ``serve_artifacts``). With ``artifacts_only``, the app serves only the proxy and answers 503 to
+    tracking endpoints (the tracking store is still opened, so the app's services are complete).
     """
     settings = settings if settings is not None else load_settings()
+    if settings.artifacts_only and not settings.serve_artifacts:
+        raise ValueError("artifacts_only needs serve_artifacts: an artifacts-only server proxies.")
+    if artifacts is None:
+        artifacts = artifact_service(settings)
     owns_store = store is None
     if store is None:
         from modelyard.store.sql import open_tracking_store
@@ -36,7 +54,7 @@ def create_app(settings: Settings | None = None, *, store: TrackingStore | None 
             settings.backend_store_uri,
             pool_size=settings.db_pool_size,
             sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-            default_artifact_root=settings.default_artifact_root,
+            default_artifact_root=experiment_artifact_root(settings),
         )
     opened: TrackingStore = store
 
@@ -58,11 +76,38 @@ def create_app(settings: Settings | None = None, *, store: TrackingStore | None 
     )
     app.state.settings = settings
     app.state.tracking = TrackingService(opened, truncate_long_values=settings.truncate_long_values)
+    app.state.artifacts = artifacts
     install_error_handlers(app)
     app.include_router(meta.router)
+    app.router.routes.extend(artifact_routes())
+    if settings.artifacts_only:  # every tracking endpoint answers 503, as MLflow's does
+        app.router.routes.extend(artifacts_only_routes())
+        return app
     for table in TRACKING_TABLES:
         add_rpc_routes(app, table)
+    app.router.routes.extend(tracking_artifact_routes())
     return app
+
+
+def experiment_artifact_root(settings: Settings) -> str:
+    """Where new experiments keep artifacts: ``mlflow-artifacts:`` when the server proxies and
+    ``default_artifact_root`` was left at its default, else ``default_artifact_root``."""
+    root = settings.default_artifact_root
+    if settings.serve_artifacts and root == SETTINGS_BY_NAME["default_artifact_root"].default:
+        return f"{PROXY_SCHEME}:"
+    return str(root)
+
+
+def artifact_service(settings: Settings) -> ArtifactService:
+    """The proxy over ``artifacts_destination`` (when serving) and the local roots the server reads."""
+    from modelyard.store.artifacts import open_artifact_store, uri_scheme
+
+    destination = settings.artifacts_destination
+    proxy = open_artifact_store(destination) if settings.serve_artifacts else None
+    roots = [destination] if settings.serve_artifacts else []
+    roots.append(experiment_artifact_root(settings))
+    local_roots = tuple(r for r in roots if uri_scheme(r) == "file")
+    return ArtifactService(proxy, destination=destination, local_roots=local_roots)
 
 
 def create_app_from_env() -> FastAPI:

@@ -1,8 +1,10 @@
 """Fixtures for the artifact store suite: every store, each rooted in a fresh place.
 
-``artifact_store`` is parametrised over the stores: ``local`` in a folder under ``tmp_path`` and ``s3``
+``artifact_store`` is parametrised over the stores: ``local`` in a folder under ``tmp_path``, ``s3``
 in a fresh bucket of an S3-protocol server (moto's server mode) that runs in its own process on
-127.0.0.1 for the whole session, never the internet. ``outside_root`` lists whatever exists next to
+127.0.0.1 for the whole session, never the internet, and ``http``: the artifact proxy of a real
+modelyard server (uvicorn in a thread, on 127.0.0.1) over a local destination folder, each test
+rooted under a fresh prefix. ``outside_root`` lists whatever exists next to
 the store's root, so a test can check that nothing was written outside it.
 """
 
@@ -12,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -127,6 +130,46 @@ def all_files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
+@dataclass(frozen=True)
+class ProxyServer:
+    url: str
+    destination: Path
+
+
+@pytest.fixture(scope="session")
+def proxy_server(tmp_path_factory) -> Iterator[ProxyServer]:
+    """A modelyard server whose artifact proxy writes to a local folder, for the whole session."""
+    import uvicorn
+
+    from modelyard.server.app import create_app
+    from modelyard.settings import load_settings
+
+    base = tmp_path_factory.mktemp("proxy")
+    destination = base / "destination"
+    settings = load_settings(
+        {},
+        backend_store_uri=f"sqlite:///{base / 'server.db'}",
+        artifacts_destination=str(destination),
+        default_artifact_root=str(base / "default-root"),
+    )
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-proxy", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the modelyard server for the proxy suite did not start")
+        time.sleep(0.02)
+    try:
+        yield ProxyServer(f"http://127.0.0.1:{config.port}", destination)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 @dataclass
 class StoreCase:
     kind: str
@@ -172,10 +215,38 @@ def _s3_case(request, monkeypatch) -> StoreCase:
     return StoreCase("s3", store, outside)
 
 
-@pytest.fixture(params=["local", "s3"])
+def _http_case(request) -> StoreCase:
+    server: ProxyServer = request.getfixturevalue("proxy_server")
+    case = uuid.uuid4().hex
+    case_dir = server.destination / case
+    case_dir.mkdir(parents=True)
+    sentinel = case_dir / "outside.txt"
+    sentinel.write_bytes(b"do not touch")
+    store = open_artifact_store(f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{case}/root")
+    inside = f"{case}/root/"
+
+    def elsewhere() -> set[str]:
+        return {
+            p
+            for p in all_files(server.destination)
+            if p != inside[:-1] and not p.startswith(inside)
+        }
+
+    before = elsewhere()
+
+    def outside() -> list[str]:
+        assert sentinel.read_bytes() == b"do not touch"
+        return sorted(elsewhere() - before)
+
+    return StoreCase("http", store, outside)
+
+
+@pytest.fixture(params=["local", "s3", "http"])
 def store_case(request, tmp_path, monkeypatch) -> StoreCase:
     if request.param == "local":
         return _local_case(tmp_path)
+    if request.param == "http":
+        return _http_case(request)
     return _s3_case(request, monkeypatch)
 
 
@@ -199,3 +270,8 @@ def local_store(tmp_path) -> StoreCase:
 @pytest.fixture
 def s3_store(request, monkeypatch) -> StoreCase:
     return _s3_case(request, monkeypatch)
+
+
+@pytest.fixture
+def http_store(request) -> StoreCase:
+    return _http_case(request)

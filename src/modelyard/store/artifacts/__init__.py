@@ -6,7 +6,7 @@ scheme, value = a class or factory that takes the URI). Built-ins are entry poin
 here instead of in package metadata, and they are loaded the same way. An installed entry point with
 the name of a built-in replaces it. Plain paths (no scheme) use the ``file`` store.
 
-Importing this package loads neither boto3 nor any plugin; installed entry points are read once, on
+Importing this package loads neither boto3, httpx nor any plugin; installed entry points are read once, on
 first use.
 """
 
@@ -26,6 +26,7 @@ from modelyard.store.artifacts.base import (
     ObjectStat,
     PartUpload,
 )
+from modelyard.store.artifacts.http import HttpArtifactStore
 from modelyard.store.artifacts.local import LocalArtifactStore
 from modelyard.store.artifacts.paths import safe_relative_path, validate_artifact_location
 from modelyard.store.artifacts.s3 import S3ArtifactStore
@@ -40,6 +41,8 @@ ENTRY_POINT_GROUP = "modelyard.artifact_stores"
 DEFAULT_STORES: dict[str, str] = {
     "file": "modelyard.store.artifacts.local:LocalArtifactStore",
     "s3": "modelyard.store.artifacts.s3:S3ArtifactStore",
+    "http": "modelyard.store.artifacts.http:HttpArtifactStore",
+    "https": "modelyard.store.artifacts.http:HttpArtifactStore",
 }
 
 
@@ -103,6 +106,7 @@ __all__ = [
     "ArtifactStore",
     "CompletedPart",
     "FileInfo",
+    "HttpArtifactStore",
     "LocalArtifactStore",
     "MultipartUpload",
     "ObjectStat",

@@ -54,6 +54,15 @@ class CompletedPart:
     url: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PresignedDownload:
+    """A URL from which a client downloads one file directly (stores that can presign, S3)."""
+
+    url: str
+    file_size: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 class ArtifactStore(Protocol):
     root_uri: str
 

@@ -30,6 +30,7 @@ from modelyard.store.artifacts.base import (
     MultipartUpload,
     ObjectStat,
     PartUpload,
+    PresignedDownload,
 )
 from modelyard.store.artifacts.paths import safe_relative_path
 
@@ -449,6 +450,22 @@ class S3ArtifactStore:
                     "Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in ordered]
                 },
             )
+
+    def presigned_download(self, path: str) -> PresignedDownload:
+        """A presigned ``GetObject`` URL for the file at ``path``, valid ``presign_expires`` seconds."""
+        rel, key = self._key(path, allow_root=False)
+        info = self.stat(rel)
+        if info is None:
+            raise NotFound(f"Artifact '{rel}' does not exist.", path=rel)
+        if info.is_dir:
+            raise InvalidInput(f"Artifact '{rel}' is a folder, not a file.", path=rel)
+        with _s3_errors(rel, self.endpoint_url):
+            url = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=self.presign_expires,
+            )
+        return PresignedDownload(url=url, file_size=info.size)
 
     def abort_multipart_upload(self, path: str, upload_id: str) -> None:
         rel, key = self._key(path, allow_root=False)
