@@ -37,8 +37,29 @@ def _default(name: str) -> str:
     "--default-artifact-root",
     metavar="URI",
     default=None,
-    help="Where new experiments keep artifacts unless they name a location. "
+    help="Where new experiments keep artifacts unless they name a location. While it is unset and "
+    "the server serves artifacts, new experiments get mlflow-artifacts:/<id>. "
     + _default("default_artifact_root"),
+)
+@click.option(
+    "--artifacts-destination",
+    metavar="URI",
+    default=None,
+    help="Where the artifact proxy keeps files: a local path or s3://bucket/prefix. "
+    + _default("artifacts_destination"),
+)
+@click.option(
+    "--serve-artifacts/--no-serve-artifacts",
+    default=None,
+    help="Serve the artifact proxy under /api/2.0/mlflow-artifacts (on unless turned off). "
+    + _default("serve_artifacts"),
+)
+@click.option(
+    "--artifacts-only",
+    is_flag=True,
+    default=None,
+    help="Serve only the artifact proxy; tracking endpoints answer 503. "
+    + _default("artifacts_only"),
 )
 @click.option("--host", "-h", default=None, help="Address to listen on. " + _default("host"))
 @click.option(
@@ -65,6 +86,9 @@ def _default(name: str) -> str:
 def server(
     backend_store_uri: str | None,
     default_artifact_root: str | None,
+    artifacts_destination: str | None,
+    serve_artifacts: bool | None,
+    artifacts_only: bool | None,
     host: str | None,
     port: int | None,
     workers: int | None,
@@ -74,10 +98,17 @@ def server(
     settings = resolve_settings(
         backend_store_uri=backend_store_uri,
         default_artifact_root=default_artifact_root,
+        artifacts_destination=artifacts_destination,
+        serve_artifacts=serve_artifacts,
+        artifacts_only=artifacts_only or None,
         host=host,
         port=port,
         workers=workers,
     )
+    if settings.artifacts_only and not settings.serve_artifacts:
+        raise click.UsageError(
+            "--artifacts-only needs the artifact proxy: drop --no-serve-artifacts."
+        )
     try:
         import fastapi  # noqa: F401  (fails early, with the fix, without the server extra)
         import uvicorn  # noqa: F401
