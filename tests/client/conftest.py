@@ -294,3 +294,96 @@ class ScriptedServer:
 def scripted_server() -> type[ScriptedServer]:
     """The :class:`ScriptedServer` class: ``with scripted_server(upstream) as server: ...``."""
     return ScriptedServer
+
+
+# ---------------------------------------------------------------------------------------- artifacts
+#: Credentials for the fake S3 server; boto3 reads them through its usual chain (the environment).
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "modelyard-test",
+    "AWS_SECRET_ACCESS_KEY": "modelyard-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="session")
+def client_moto_endpoint(tmp_path_factory) -> Iterator[str]:
+    """An S3-protocol server (``python -m moto.server``) in its own process on 127.0.0.1, as in
+    tests/store/artifacts/conftest.py."""
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("moto-client") / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **FAKE_AWS_ENV},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"moto's S3 server exited: {log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"moto's S3 server did not answer: {log_path.read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def s3_artifact_root(client_moto_endpoint, monkeypatch, tmp_path) -> Iterator[str]:
+    """``s3://<fresh bucket>/prefix`` on the fake server, its endpoint and dummy credentials in the
+    environment (and no AWS files of the machine)."""
+    import uuid
+
+    import boto3.session
+
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("MODELYARD_S3_ENDPOINT_URL", client_moto_endpoint)
+    s3 = boto3.session.Session().client(
+        "s3", endpoint_url=client_moto_endpoint, region_name="us-east-1"
+    )
+    bucket = f"modelyard-client-{uuid.uuid4().hex[:16]}"
+    s3.create_bucket(Bucket=bucket)
+    yield f"s3://{bucket}/prefix"
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    keys = [{"Key": o["Key"]} for page in pages for o in page.get("Contents", ())]
+    for i in range(0, len(keys), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[i : i + 1000]})
+    s3.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture(params=["local", "s3"])
+def artifact_client(request, tmp_path, sqlite_uri) -> Iterator[ModelyardClient]:
+    """A client whose runs keep their files in each kind of store: a local folder, an S3 bucket."""
+    if request.param == "local":
+        root = str(tmp_path / "artifacts")
+    else:
+        root = request.getfixturevalue("s3_artifact_root")
+    client = ModelyardClient(sqlite_uri, settings=client_settings(default_artifact_root=root))
+    yield client
+    client.close()

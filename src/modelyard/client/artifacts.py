@@ -519,8 +519,11 @@ class RunArtifacts:
         store = self.run_store(run_id)
         return [info for info in store.list(rel) if _inside(info.path, rel)]
 
-    def download(self, store: ArtifactStore, path: str, dst_path: str | None) -> str:
-        """Download the file or tree at ``path`` to ``dst_path``/``path``; returns that local path."""
+    def download(
+        self, store: ArtifactStore, path: str, dst_path: str | None, *, keep_parents: bool = True
+    ) -> str:
+        """Download the file or tree at ``path`` to ``dst_path``/``path`` (``dst_path``/<last part
+        of ``path``> without ``keep_parents``); returns that local path."""
         rel = safe_relative_path(path, what="artifact path")
         dst = (
             os.path.abspath(dst_path)
@@ -530,13 +533,18 @@ class RunArtifacts:
         stat = store.stat(rel) if rel else None
         if rel and stat is None:
             raise NotFound(f"Artifact '{rel}' does not exist.", path=rel)
-        target = os.path.join(dst, *rel.split("/")) if rel else dst
+        strip = 0 if keep_parents else len(posixpath.dirname(rel))
+
+        def local(artifact: str) -> str:
+            tail = artifact[strip:].lstrip("/")
+            return os.path.join(dst, *tail.split("/")) if tail else dst
+
+        target = local(rel)
         if stat is not None and not stat.is_dir:
             self._transfer(store).download([Download(rel, target, stat.size)])
             return target
         files = [
-            Download(info.path, os.path.join(dst, *info.path.split("/")), info.file_size)
-            for info in _walk(store, rel)
+            Download(info.path, local(info.path), info.file_size) for info in _walk(store, rel)
         ]
         os.makedirs(target, exist_ok=True)
         self._transfer(store).download(files)
@@ -547,7 +555,7 @@ class RunArtifacts:
 
     def download_uri(self, artifact_uri: str, dst_path: str | None) -> str:
         store, path = self.locate(artifact_uri)
-        return self.download(store, path, dst_path)
+        return self.download(store, path, dst_path, keep_parents=False)
 
     def read_bytes(self, artifact_uri: str) -> bytes:
         store, path = self.locate(artifact_uri)
