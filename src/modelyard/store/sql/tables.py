@@ -243,3 +243,209 @@ run_outputs = sa.Table(
     sa.Index("ix_run_outputs_model", "model_id"),
     **_MYSQL,
 )
+
+
+# -- model registry ----------------------------------------------------------------------------------
+# A registered model has a surrogate integer id, so a rename touches one row. ``next_version`` is the
+# per-model counter that hands out consecutive version numbers under a row lock (never reused).
+
+
+def _registered_model_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("registered_models.id", ondelete="CASCADE")
+
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("user_id", sa.String(256)),
+    sa.Column("next_version", sa.Integer, nullable=False, server_default="1"),
+    sa.UniqueConstraint("name", name="uq_registered_models_name"),
+    **_MYSQL,
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column("model_id", sa.Integer, _registered_model_fk(), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", LongText, nullable=False),
+    **_MYSQL,
+)
+
+registered_model_aliases = sa.Table(
+    "registered_model_aliases",
+    metadata,
+    sa.Column("model_id", sa.Integer, _registered_model_fk(), primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    **_MYSQL,
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("model_id", sa.Integer, _registered_model_fk(), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(256)),
+    sa.Column("current_stage", sa.String(20), nullable=False, server_default="None"),
+    sa.Column("description", sa.Text),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("storage_location", sa.Text),
+    sa.Column("run_id", sa.String(32)),
+    sa.Column("run_link", sa.Text),
+    sa.Column("logged_model_id", sa.String(64)),
+    sa.Column("status", sa.String(32), nullable=False, server_default="READY"),
+    sa.Column("status_message", sa.Text),
+    sa.CheckConstraint(
+        "current_stage IN ('None', 'Staging', 'Production', 'Archived')",
+        name="ck_model_versions_stage",
+    ),
+    sa.Index("ix_model_versions_run", "run_id"),
+    sa.Index("ix_model_versions_updated", "last_updated_timestamp"),
+    **_MYSQL,
+)
+
+
+def _model_version_fk(name: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["model_id", "version"],
+        ["model_versions.model_id", "model_versions.version"],
+        ondelete="CASCADE",
+        name=name,
+    )
+
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("model_id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", LongText, nullable=False),
+    _model_version_fk("fk_model_version_tags_version"),
+    **_MYSQL,
+)
+
+transition_requests = sa.Table(
+    "transition_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("to_stage", sa.String(20), nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("archive_existing_versions", sa.Boolean, nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("resolved_by", sa.String(256)),
+    sa.Column("resolved_timestamp", sa.BigInteger),
+    sa.Column("resolution_comment", sa.Text),
+    sa.CheckConstraint(
+        "status IN ('PENDING', 'APPROVED', 'REJECTED', 'CANCELLED')",
+        name="ck_transition_requests_status",
+    ),
+    _model_version_fk("fk_transition_requests_version"),
+    sa.Index("ix_transition_requests_version", "model_id", "version", "status"),
+    **_MYSQL,
+)
+
+model_version_comments = sa.Table(
+    "model_version_comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    _model_version_fk("fk_model_version_comments_version"),
+    sa.Index("ix_model_version_comments_version", "model_id", "version"),
+    **_MYSQL,
+)
+
+#: Append-only: rows are inserted, never updated, and outlive the model (no foreign key).
+registry_activities = sa.Table(
+    "registry_activities",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, nullable=False),
+    sa.Column("model_name", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer),
+    sa.Column("activity_type", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("from_stage", sa.String(20)),
+    sa.Column("to_stage", sa.String(20)),
+    sa.Column("comment", sa.Text),
+    sa.Column("system_comment", sa.Text),
+    sa.Index("ix_registry_activities_model", "model_id", "version", "id"),
+    **_MYSQL,
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("webhook_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("pinned_address", sa.String(64), nullable=False),
+    sa.Column("events", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("secret", sa.Text),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    **_MYSQL,
+)
+
+#: The delivery queue: any worker claims a due row with a lease; an expired lease is claimed again.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "webhook_id",
+        sa.String(64),
+        sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("payload", LongText, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("lease_until", sa.BigInteger),
+    sa.Column("completed_timestamp", sa.BigInteger),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_webhook", "webhook_id", "creation_timestamp"),
+    **_MYSQL,
+)
+
+webhook_delivery_attempts = sa.Table(
+    "webhook_delivery_attempts",
+    metadata,
+    sa.Column(
+        "delivery_id",
+        sa.String(64),
+        sa.ForeignKey("webhook_deliveries.delivery_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("error", sa.Text),
+    **_MYSQL,
+)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 #: The newest revision; a test checks that it is Alembic's head.
-HEAD = "0002_logged_models"
+HEAD = "0003_registry"
 SCRIPT_LOCATION = str(Path(__file__).parent)
 
 
