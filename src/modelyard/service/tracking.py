@@ -64,17 +64,7 @@ class TrackingService:
         v.validate_experiment_name(name)
         for tag in tags:
             self._validate_experiment_tag(tag)
-        if artifact_location is not None:
-            if not isinstance(artifact_location, str):
-                raise InvalidInput(
-                    "Invalid value for parameter 'artifact_location': a string is required."
-                )
-            if artifact_location.startswith("runs:"):
-                raise InvalidInput(
-                    "Invalid artifact location: 'runs:' URIs cannot be used as an experiment's "
-                    "artifact location."
-                )
-            artifact_location = artifact_location or None
+        artifact_location = v.validate_artifact_location(artifact_location)
         return self.store.create_experiment(name, artifact_location, tuple(tags))
 
     def get_experiment(self, experiment_id: str) -> Experiment:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from modelyard.entities import Metric, Param, RunTag
 from modelyard.errors import InvalidInput
+from modelyard.store.artifacts.paths import fully_unquote
+from modelyard.store.artifacts.paths import validate_artifact_location as _check_location
 
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -90,6 +92,37 @@ def validate_experiment_name(name: object) -> str:
             f"Experiment name exceeds the maximum length of {MAX_EXPERIMENT_NAME_LENGTH} characters."
         )
     return name
+
+
+def validate_artifact_location(location: object) -> str | None:
+    """An experiment's ``artifact_location``: None or "" for the default, else a safe location.
+
+    Refused (reference §9): ``runs:``/``models:`` and unknown schemes, a query or fragment, ``..``
+    segments, control characters, HTTP locations on private, loopback or link-local hosts, a
+    network path without a scheme (``//proc/self/root``) and ``file:`` URIs that name a host. The
+    checks run on the repeatedly URL-decoded text.
+    """
+    if location is None or location == "":
+        return None
+    if not isinstance(location, str):
+        raise InvalidInput("Invalid value for parameter 'artifact_location': a string is required.")
+    if location.startswith("runs:"):
+        raise InvalidInput(
+            "Invalid artifact location: 'runs:' URIs cannot be used as an experiment's "
+            "artifact location."
+        )
+    _check_location(location)
+    decoded = fully_unquote(location).replace("\\", "/")
+    if decoded.startswith("//"):
+        raise InvalidInput("Invalid artifact location: a path must not start with '//'.")
+    lowered = decoded.lower()
+    if lowered.startswith("file:"):
+        rest = decoded[5:]
+        if rest.startswith("//") and not rest[2:].lower().startswith(("/", "localhost/")):
+            raise InvalidInput("Invalid artifact location: file: URIs must not name a host.")
+        if rest.startswith("//") and rest[2:].startswith("//"):
+            raise InvalidInput("Invalid artifact location: a path must not start with '//'.")
+    return location
 
 
 def _limit_value(value: str, limit: int, what: str, key: str, truncate: bool) -> str:
