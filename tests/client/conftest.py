@@ -377,13 +377,37 @@ def s3_artifact_root(client_moto_endpoint, monkeypatch, tmp_path) -> Iterator[st
     s3.delete_bucket(Bucket=bucket)
 
 
-@pytest.fixture(params=["local", "s3"])
+def proxy_server_settings(tmp_path, **overrides: Any) -> Settings:
+    """A server that proxies artifacts: new experiments get ``mlflow-artifacts:`` locations and the
+    files land in ``tmp_path/destination``."""
+    values = {
+        "default_artifact_root": "./mlartifacts",  # the default: the server hands out the proxy
+        "artifacts_destination": str(tmp_path / "destination"),
+        "serve_artifacts": True,
+        **overrides,
+    }
+    return server_settings(tmp_path, **values)
+
+
+@pytest.fixture
+def proxy_server(tmp_path) -> Iterator[str]:
+    """A real modelyard server (uvicorn on 127.0.0.1) serving the artifact proxy; yields its URL."""
+    with serve_in_thread(create_app(proxy_server_settings(tmp_path))) as url:
+        yield url
+
+
+@pytest.fixture(params=["local", "s3", pytest.param("proxy", marks=pytest.mark.slow)])
 def artifact_client(request, tmp_path, sqlite_uri) -> Iterator[ModelyardClient]:
-    """A client whose runs keep their files in each kind of store: a local folder, an S3 bucket."""
-    if request.param == "local":
-        root = str(tmp_path / "artifacts")
+    """A client whose runs keep their files in each kind of store: a local folder, an S3 bucket,
+    and a real server's artifact proxy (runs at ``mlflow-artifacts:`` locations, HTTP backend)."""
+    if request.param == "proxy":
+        url = request.getfixturevalue("proxy_server")
+        client = ModelyardClient(url, settings=client_settings())
     else:
-        root = request.getfixturevalue("s3_artifact_root")
-    client = ModelyardClient(sqlite_uri, settings=client_settings(default_artifact_root=root))
+        if request.param == "local":
+            root = str(tmp_path / "artifacts")
+        else:
+            root = request.getfixturevalue("s3_artifact_root")
+        client = ModelyardClient(sqlite_uri, settings=client_settings(default_artifact_root=root))
     yield client
     client.close()

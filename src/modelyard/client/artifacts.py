@@ -59,8 +59,9 @@ T = TypeVar("T")
 PROXY_PATH = "/api/2.0/mlflow-artifacts/artifacts"
 #: Most files moved at the same time.
 MAX_WORKERS = 8
-#: Extra attempts for one file after the store's own retries gave up on a transient failure.
-FILE_RETRIES = 2
+#: Extra attempts for one whole file after the store's own request retries gave up on a transient
+#: failure (a stream that broke off midway, which a store cannot replay by itself).
+FILE_RETRIES = 1
 #: A transfer gets a progress bar (on a terminal) from this many files, or this many bytes, on.
 PROGRESS_MIN_FILES = 10
 PROGRESS_MIN_BYTES = 16 << 20
@@ -432,7 +433,7 @@ class RunArtifacts:
         scheme = uri_scheme(uri)
         backend = self._client.backend
         tracking_uri = backend.uri
-        headers: dict[str, str] | None = getattr(backend, "auth_headers", None)
+        headers: dict[str, str] = dict(getattr(backend, "auth_headers", None) or {})
         if scheme == "mlflow-artifacts":
             if uri_scheme(tracking_uri) not in ("http", "https"):
                 raise InvalidInput(
@@ -442,16 +443,17 @@ class RunArtifacts:
                     uri=uri,
                 )
             url = proxy_url(uri, tracking_uri)
-            return self._http_store(url, headers if _same_host(url, tracking_uri) else None)
+            return self._http_store(url, headers if _same_host(url, tracking_uri) else {})
         if scheme in ("http", "https"):
-            return self._http_store(uri, headers if _same_host(uri, tracking_uri) else None)
+            # The tracking credentials go to the tracking server's own host only.
+            return self._http_store(uri, headers if _same_host(uri, tracking_uri) else {})
         if scheme in ("runs", "models"):
             raise InvalidInput(
                 f"{uri!r} names artifacts through the tracking server, not a store.", uri=uri
             )
         return open_artifact_store(uri)
 
-    def _http_store(self, url: str, headers: dict[str, str] | None) -> ArtifactStore:
+    def _http_store(self, url: str, headers: dict[str, str]) -> ArtifactStore:
         try:
             from modelyard.store.artifacts.http import HttpArtifactStore
         except ImportError:
