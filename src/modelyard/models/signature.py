@@ -326,7 +326,18 @@ class ModelSignature:
 def _dtype_to_datatype(dtype: Any, values: Any = None) -> ColType:
     import numpy as np
 
-    dtype = np.dtype(dtype)
+    if not isinstance(dtype, np.dtype):  # a pandas extension dtype
+        pd = _pandas_or_none()
+        if pd is not None and isinstance(dtype, pd.StringDtype):
+            return DataType.string
+        numpy_dtype = getattr(dtype, "numpy_dtype", None)
+        if numpy_dtype is not None:
+            dtype = numpy_dtype
+        else:
+            try:
+                dtype = np.dtype(dtype)
+            except TypeError:
+                return _infer_value_type([v for v in values or [] if v is not None])
     if dtype.kind == "b":
         return DataType.boolean
     if dtype.kind in "iu":
@@ -504,10 +515,19 @@ def enforce_schema(data: Any, schema: Schema) -> Any:
     """``data`` checked against ``schema`` and converted to what the model expects.
 
     Column schemas give a pandas DataFrame with the schema's columns in order (extra columns are
-    dropped); tensor schemas give a numpy array, or a dict of arrays for named tensors.
+    dropped), except that a list for a single unnamed column stays a list; tensor schemas give a
+    numpy array, or a dict of arrays for named tensors.
     """
     if schema.is_tensor:
         return _enforce_tensors(data, schema)
+    if (
+        isinstance(data, (list, tuple))
+        and len(schema.specs) == 1
+        and not schema.has_names
+        and not any(isinstance(v, Mapping) for v in data)
+    ):
+        # a list for a single unnamed column stays a list (its values checked and cast)
+        return _enforce_columns(data, schema).iloc[:, 0].tolist()
     return _enforce_columns(data, schema)
 
 
@@ -628,7 +648,9 @@ def _enforce_column(values: Any, spec: ColSpec, label: str) -> Any:
             pass
     if dtype == target:
         return values
-    if dtype.kind in "biuf" and np.can_cast(dtype, target, casting="safe"):
+    if getattr(dtype, "kind", "O") not in "biuf":
+        raise InvalidInput(f"{problem}.", column=label)
+    if np.can_cast(dtype, target, casting="safe"):
         return values.astype(target)
     hint = ""
     if dtype.kind == "f" and target.kind in "iu":
