@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -271,6 +272,8 @@ def start_run(
                 f"parent_run_id {parent_run_id}."
             )
         parent = parent_run_id or (stack[-1].run_id if nested and stack else None)
+        if run_id is None and not stack:
+            run_id = _run_id_from_env()
         client = _client()
         if run_id is not None:
             run = _resume(client, run_id, experiment_id, run_name, tags, description)
@@ -290,6 +293,19 @@ def start_run(
             atexit.register(_end_runs_at_exit)
             _state.exit_hook = True
         return active
+
+
+def _run_id_from_env() -> str | None:
+    """The run that ``modelyard run`` (or ``mlflow run``) started for this process, taken once.
+
+    ``MODELYARD_RUN_ID``, else ``MLFLOW_RUN_ID``; both are removed from the environment so that the
+    next ``start_run`` after this run ends starts a new run, as MLflow's client does.
+    """
+    found = os.environ.get("MODELYARD_RUN_ID") or os.environ.get("MLFLOW_RUN_ID")
+    if found:
+        os.environ.pop("MODELYARD_RUN_ID", None)
+        os.environ.pop("MLFLOW_RUN_ID", None)
+    return found or None
 
 
 def _active_experiment_id() -> str:
