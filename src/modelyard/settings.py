@@ -165,6 +165,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Allow loading models whose files are unpickled (pickle, cloudpickle, torch.save); only for trusted models.",
         _parse_bool,
     ),
+    Setting(
+        "env_cache_dir",
+        "MODELYARD_ENV_CACHE_DIR",
+        "~/.cache/modelyard/envs",
+        "Where modelyard run keeps the environments it builds for projects, one per hash of the spec.",
+    ),
+    Setting(
+        "ray_address",
+        "MODELYARD_RAY_ADDRESS",
+        None,
+        "The Ray dashboard address (http://host:8265) that --backend ray submits jobs to; unset: Ray's own default.",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
