@@ -177,6 +177,68 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "The Ray dashboard address (http://host:8265) that --backend ray submits jobs to; unset: Ray's own default.",
     ),
+    Setting(
+        "registry_require_approval_for_production",
+        "MODELYARD_REGISTRY_REQUIRE_APPROVAL_FOR_PRODUCTION",
+        False,
+        "Model versions enter Production only through an approved transition request (per model: the tag modelyard.require_approval_for_production=true).",
+        _parse_bool,
+    ),
+    Setting(
+        "registry_allow_private_source_hosts",
+        "MODELYARD_REGISTRY_ALLOW_PRIVATE_SOURCE_HOSTS",
+        False,
+        "Accept model-version sources that are http(s) URLs on private, loopback or link-local hosts.",
+        _parse_bool,
+    ),
+    Setting(
+        "webhook_allow_private_addresses",
+        "MODELYARD_WEBHOOK_ALLOW_PRIVATE_ADDRESSES",
+        False,
+        "Allow webhook URLs that resolve to private, loopback or link-local addresses.",
+        _parse_bool,
+    ),
+    Setting(
+        "webhook_allow_http",
+        "MODELYARD_WEBHOOK_ALLOW_HTTP",
+        False,
+        "Allow plain http:// webhook URLs (https only otherwise).",
+        _parse_bool,
+    ),
+    Setting(
+        "webhook_secret_key",
+        "MODELYARD_WEBHOOK_SECRET_KEY",
+        None,
+        "A Fernet key that encrypts webhook secrets at rest (needs cryptography); unset: stored as given, never returned by the API.",
+    ),
+    Setting(
+        "webhook_timeout_s",
+        "MODELYARD_WEBHOOK_TIMEOUT_S",
+        10.0,
+        "Seconds a webhook delivery attempt may take.",
+        float,
+    ),
+    Setting(
+        "webhook_max_attempts",
+        "MODELYARD_WEBHOOK_MAX_ATTEMPTS",
+        4,
+        "Attempts per webhook delivery (the first and its retries) before it is marked failed.",
+        int,
+    ),
+    Setting(
+        "webhook_retry_backoff_s",
+        "MODELYARD_WEBHOOK_RETRY_BACKOFF_S",
+        2.0,
+        "Seconds before the first retry of a webhook delivery; doubled for each further retry.",
+        float,
+    ),
+    Setting(
+        "webhook_delivery_threads",
+        "MODELYARD_WEBHOOK_DELIVERY_THREADS",
+        4,
+        "Threads per server worker that send webhook deliveries (0: this worker sends none).",
+        int,
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

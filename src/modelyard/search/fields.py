@@ -114,6 +114,36 @@ _LOGGED_MODEL_ALIASES = {
     "run_id": "source_run_id",
 }
 
+_REGISTERED_MODEL_ATTRIBUTES: dict[str, AttributeSpec] = {
+    "name": AttributeSpec(False, STRING),
+    "creation_timestamp": AttributeSpec(True, NUMERIC),
+    "last_updated_timestamp": AttributeSpec(True, NUMERIC),
+}
+_REGISTERED_MODEL_ALIASES = {
+    "timestamp": "creation_timestamp",
+    "creation_time": "creation_timestamp",
+    "last_updated_time": "last_updated_timestamp",
+}
+
+_MODEL_VERSION_ATTRIBUTES: dict[str, AttributeSpec] = {
+    "name": AttributeSpec(False, STRING),
+    "run_id": AttributeSpec(False, STRING),
+    "source_path": AttributeSpec(False, STRING),
+    "current_stage": AttributeSpec(False, STRING),
+    "model_id": AttributeSpec(False, STRING),
+    "version_number": AttributeSpec(True, NUMERIC),
+    "creation_timestamp": AttributeSpec(True, NUMERIC),
+    "last_updated_timestamp": AttributeSpec(True, NUMERIC),
+}
+_MODEL_VERSION_ALIASES = {
+    "version": "version_number",
+    "source": "source_path",
+    "stage": "current_stage",
+    "timestamp": "creation_timestamp",
+    "creation_time": "creation_timestamp",
+    "last_updated_time": "last_updated_timestamp",
+}
+
 _DATASET_KEYS = ("context", "digest", "name")
 
 
@@ -144,6 +174,20 @@ RULES: dict[str, KindRules] = {
         _LOGGED_MODEL_ALIASES,
         frozenset({EntityType.PARAM, EntityType.TAG, EntityType.ATTRIBUTE}),
         frozenset({EntityType.PARAM, EntityType.TAG, EntityType.ATTRIBUTE}),
+    ),
+    # The registry: tags filter (``!=`` also matches a model without the tag, as the 3.x client's
+    # ``tags.`mlflow.prompt.is_prompt` != 'true'`` needs); ordering by attributes only.
+    "registered_models": KindRules(
+        _REGISTERED_MODEL_ATTRIBUTES,
+        _REGISTERED_MODEL_ALIASES,
+        frozenset({EntityType.TAG, EntityType.ATTRIBUTE}),
+        frozenset({EntityType.ATTRIBUTE}),
+    ),
+    "model_versions": KindRules(
+        _MODEL_VERSION_ATTRIBUTES,
+        _MODEL_VERSION_ALIASES,
+        frozenset({EntityType.TAG, EntityType.ATTRIBUTE}),
+        frozenset({EntityType.ATTRIBUTE}),
     ),
 }
 

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 #: What is being searched. Each kind has its own identifiers (see :mod:`modelyard.search.fields`).
-Kind: TypeAlias = Literal["runs", "experiments", "logged_models"]
+Kind: TypeAlias = Literal[
+    "runs", "experiments", "logged_models", "registered_models", "model_versions"
+]
 
 
 class EntityType(str, enum.Enum):
