@@ -14,10 +14,11 @@ absolute paths, backslashes, drive letters, ``#``, ``?`` or control characters) 
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import posixpath
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +30,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from modelyard.errors import InvalidInput, ModelyardError, NotFound
-from modelyard.server.errors import error_response
+from modelyard.server.errors import error_response, render_error
 from modelyard.server.responses import OrjsonResponse
 from modelyard.server.rpc import read_json_body
 from modelyard.service.artifacts import ArtifactService
@@ -240,6 +241,22 @@ async def list_run_artifacts(request: Request) -> Response:
     return OrjsonResponse(out)
 
 
+def _json_errors(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Errors of a download route outside ``/api`` leave as JSON too (they are data, not pages)."""
+
+    @functools.wraps(endpoint)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except ModelyardError as exc:
+            return render_error(exc)
+
+    return wrapped
+
+
+@_json_errors
 async def get_artifact(request: Request) -> Response:
     """``GET /get-artifact?run_id=&path=``: one file of a run, as an attachment (the UI's download)."""
     path = _query(request, "path")
@@ -251,6 +268,7 @@ async def get_artifact(request: Request) -> Response:
     return await send_artifact(request, store, full, rel)
 
 
+@_json_errors
 async def model_version_artifact(request: Request) -> Response:
     """``GET /model-versions/get-artifact``: checks its path, then 501 until the registry exists."""
     path = _query(request, "path")
