@@ -28,7 +28,7 @@ from modelyard.entities import (
 from modelyard.errors import InvalidInput, InvalidState
 from modelyard.service import validation as v
 from modelyard.service.run_names import generate_run_name
-from modelyard.store.base import TrackingStore
+from modelyard.store.base import MetricPoint, RunRecord, TrackingStore
 
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
@@ -243,6 +243,27 @@ class TrackingService:
             page_token or None,
         )
 
+    def search_run_records(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> PagedList[RunRecord]:
+        """:meth:`search_runs` as plain :class:`RunRecord` s, for responses of many runs."""
+        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        v.validate_max_results(max_results, v.MAX_RUNS_SEARCH_RESULTS)
+        return self.store.search_run_records(
+            ids,
+            filter_string or None,
+            ViewType(run_view_type),
+            max_results,
+            tuple(order_by),
+            page_token or None,
+        )
+
     # ---------------------------------------------------------------- run data
     def log_metric(self, run_id: str, metric: Metric) -> None:
         self.log_batch(run_id, metrics=(metric,))
@@ -324,13 +345,28 @@ class TrackingService:
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
+        run_id = self._check_history_request(run_id, metric_key, max_results)
+        return self.store.get_metric_history(run_id, metric_key, max_results, page_token or None)
+
+    def get_metric_points(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[MetricPoint]:
+        """:meth:`get_metric_history` as plain ``(value, timestamp, step)`` points, for long ones."""
+        run_id = self._check_history_request(run_id, metric_key, max_results)
+        return self.store.get_metric_points(run_id, metric_key, max_results, page_token or None)
+
+    def _check_history_request(self, run_id: str, metric_key: str, max_results: int | None) -> str:
         run_id = v.validate_run_id(run_id)
         if not isinstance(metric_key, str) or not metric_key:
             raise InvalidInput("Missing value for required parameter 'metric_key'.")
         if max_results is not None:
             v.validate_max_results(max_results, 10**9)
         self.store.get_run_info(run_id)  # 404 for an unknown run
-        return self.store.get_metric_history(run_id, metric_key, max_results, page_token or None)
+        return run_id
 
     def get_metric_history_bulk_interval(
         self,

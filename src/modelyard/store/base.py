@@ -45,6 +45,7 @@ class RunRecord(NamedTuple):
     tags: Sequence[tuple[str, str, str]]
     inputs: Sequence[DatasetInput]
 
+
 if TYPE_CHECKING:
     from modelyard.search import OrderKey
 
@@ -95,6 +96,17 @@ class TrackingStore(Protocol):
         order_by: Sequence[str],
         page_token: str | None,
     ) -> PagedList[Run]: ...
+    def search_run_records(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> PagedList[RunRecord]:
+        """:meth:`search_runs` as plain records: the same runs, order and page token."""
+        ...
 
     # run data
     def log_batch(
@@ -109,6 +121,12 @@ class TrackingStore(Protocol):
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None, page_token: str | None
     ) -> PagedList[Metric]: ...
+    def get_metric_points(
+        self, run_id: str, key: str, max_results: int | None, page_token: str | None
+    ) -> PagedList[MetricPoint]:
+        """:meth:`get_metric_history` as plain ``(value, timestamp, step)`` points."""
+        ...
+
     def get_metric_history_bulk_interval(
         self,
         run_ids: Sequence[str],

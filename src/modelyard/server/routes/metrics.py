@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from modelyard.errors import InvalidInput
 from modelyard.schemas import requests as r
-from modelyard.schemas.tracking import metric_to_dict
+from modelyard.schemas.tracking import metric_points_to_dicts, metric_to_dict
 from modelyard.server.rpc import RpcTable
 from modelyard.service.tracking import TrackingService
 from modelyard.service.validation import MAX_BULK_HISTORY_RUNS
@@ -18,12 +17,11 @@ Json = dict[str, Any]
 
 @rpc("metrics/get-history", "GET", request=r.GET_METRIC_HISTORY)
 def get_metric_history(svc: TrackingService, req: Json) -> Json:
-    page = svc.get_metric_history(
-        req["run_id"], req["metric_key"], req["max_results"], req["page_token"]
-    )
+    run_id, key = req["run_id"], req["metric_key"]
+    page = svc.get_metric_points(run_id, key, req["max_results"], req["page_token"])
     out: Json = {}
     if page.items:
-        out["metrics"] = [metric_to_dict(m) for m in page.items]
+        out["metrics"] = metric_points_to_dicts(key, run_id, page.items)
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out
@@ -57,9 +55,6 @@ def get_metric_history_bulk(svc: TrackingService, req: Json) -> Json:
         remaining = limit - len(out)
         if remaining <= 0:
             break
-        page = svc.get_metric_history(run_id, req["metric_key"], remaining, None)
-        for metric in page.items:
-            if metric.run_id != run_id:
-                metric = dataclasses.replace(metric, run_id=run_id)
-            out.append(metric_to_dict(metric))
+        page = svc.get_metric_points(run_id, req["metric_key"], remaining, None)
+        out += metric_points_to_dicts(req["metric_key"], run_id, page.items)
     return {"metrics": out} if out else {}

@@ -6,7 +6,7 @@ from typing import Any
 
 from modelyard.entities import Metric, Param, RunTag, ViewType
 from modelyard.schemas import requests as r
-from modelyard.schemas.tracking import run_info_to_dict, run_to_dict
+from modelyard.schemas.tracking import run_info_to_dict, run_record_to_dict, run_to_dict
 from modelyard.server.rpc import RpcTable
 from modelyard.service.tracking import TrackingService
 
@@ -51,7 +51,7 @@ def get_run(svc: TrackingService, req: Json) -> Json:
 
 @rpc("runs/search", "POST", request=r.SEARCH_RUNS)
 def search_runs(svc: TrackingService, req: Json) -> Json:
-    page = svc.search_runs(
+    page = svc.search_run_records(
         req["experiment_ids"],
         req["filter"],
         ViewType(req["run_view_type"]),
@@ -61,7 +61,7 @@ def search_runs(svc: TrackingService, req: Json) -> Json:
     )
     out: Json = {}
     if page.items:
-        out["runs"] = [run_to_dict(run) for run in page.items]
+        out["runs"] = [run_record_to_dict(*record) for record in page.items]
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out

@@ -1,11 +1,26 @@
-"""Rows to entities, and metric values to and from their stored form."""
+"""Rows to entities and plain records, and metric values to and from their stored form."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
-from modelyard.entities import Experiment, ExperimentTag, Metric, RunInfo
+import sqlalchemy as sa
+
+from modelyard.entities import (
+    Experiment,
+    ExperimentTag,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunTag,
+)
+from modelyard.store.base import MetricPoint, RunRecord
+from modelyard.store.sql import tables as t
 
 DBL_MAX = 1.7976931348623157e308
 
@@ -36,16 +51,52 @@ def metric_from_row(row: Any, run_id: str | None = None) -> Metric:
     )
 
 
-def metrics_from_rows(key: str, rows: Any, run_id: str | None) -> list[Metric]:
-    """Fast path for long histories: rows of (value, is_nan, timestamp, step), all of one key."""
+def restore_metric_values(rows: list[Any], index: int) -> list[Any]:
+    """Rows whose column ``index`` is a stored value (NULL for NaN): that column as the real value.
+
+    The query selects ``NULL`` for NaN (see :func:`metric_value_column`), so the common case (no NaN,
+    no ±inf) is one scan and the rows are returned as they are.
+    """
+    lowest = -DBL_MAX
+    if not any((v := r[index]) is None or v >= DBL_MAX or v <= lowest for r in rows):
+        return rows
     out = []
-    append = out.append
-    new = tuple.__new__  # skips the generated __new__ of the named tuple: ~2x faster on 100k rows
-    for value, is_nan, timestamp, step in rows:
-        if is_nan or value >= DBL_MAX or value <= -DBL_MAX:
-            value = loaded_metric_value(value, is_nan)
-        append(new(Metric, (key, value, timestamp, step, run_id, None, None, None)))
+    for r in rows:
+        v = r[index]
+        if v is None or v >= DBL_MAX or v <= lowest:
+            v = loaded_metric_value(0.0 if v is None else v, v is None)
+            r = (*r[:index], v, *r[index + 1 :])
+        out.append(r)
     return out
+
+
+def metric_value_column(value: Any, is_nan: Any) -> Any:
+    """The stored value as one column, ``NULL`` for NaN (read back by :func:`restore_metric_values`)."""
+    return sa.case((is_nan == sa.true(), sa.null()), else_=value)
+
+
+def metrics_from_points(
+    key: str, points: Sequence[MetricPoint], run_id: str | None
+) -> list[Metric]:
+    """History points as :class:`Metric` entities of one key."""
+    new = tuple.__new__  # skips the generated __new__ of the named tuple: ~2x faster on 100k rows
+    return [
+        new(Metric, (key, value, timestamp, step, run_id, None, None, None))
+        for value, timestamp, step in points
+    ]
+
+
+def run_from_record(record: RunRecord) -> Run:
+    info, metrics, params, tags, inputs = record
+    return Run(
+        info,
+        RunData(
+            metrics=tuple(Metric(k, v, ts, step) for _, k, v, ts, step in metrics),
+            params=tuple(Param(k, v) for _, k, v in params),
+            tags=tuple(RunTag(k, v) for _, k, v in tags),
+        ),
+        RunInputs(tuple(inputs)),
+    )
 
 
 def experiment_from_row(row: Any, tags: tuple[ExperimentTag, ...] = ()) -> Experiment:
@@ -58,6 +109,26 @@ def experiment_from_row(row: Any, tags: tuple[ExperimentTag, ...] = ()) -> Exper
         last_update_time=row.last_update_time,
         tags=tags,
     )
+
+
+#: The ``runs`` columns of a :class:`RunInfo`, in its field order (see :func:`run_info_from_tuple`).
+RUN_INFO_COLUMNS = (
+    t.runs.c.run_uuid,
+    t.runs.c.experiment_id,
+    t.runs.c.name,
+    t.runs.c.user_id,
+    t.runs.c.status,
+    t.runs.c.start_time,
+    t.runs.c.end_time,
+    t.runs.c.artifact_uri,
+    t.runs.c.lifecycle_stage,
+)
+
+
+def run_info_from_tuple(row: Sequence[Any]) -> RunInfo:
+    """A raw DBAPI row of :data:`RUN_INFO_COLUMNS`."""
+    run_id, exp_id, name, user_id, status, start, end, artifact_uri, stage = row
+    return RunInfo(run_id, str(exp_id), name, user_id, status, start, end, artifact_uri, stage)
 
 
 def run_info_from_row(row: Any) -> RunInfo:

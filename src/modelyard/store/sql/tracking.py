@@ -13,6 +13,8 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,18 +35,23 @@ from modelyard.entities import (
     Run,
     RunData,
     RunInfo,
-    RunInputs,
     RunStatus,
     RunTag,
     ViewType,
 )
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
+from modelyard.store.base import MetricPoint, RunRecord
 from modelyard.store.sql import tables as t
 from modelyard.store.sql.convert import (
+    RUN_INFO_COLUMNS,
     experiment_from_row,
     metric_from_row,
-    metrics_from_rows,
+    metric_value_column,
+    metrics_from_points,
+    restore_metric_values,
+    run_from_record,
     run_info_from_row,
+    run_info_from_tuple,
     stored_metric_value,
 )
 from modelyard.store.sql.engine import translate_errors
@@ -382,43 +389,37 @@ class SqlTrackingStore:
 
     def get_run(self, run_id: str) -> Run:
         with translate_errors(), self._read() as conn:
-            row = self._run_row(conn, run_id)
-            return self._load_runs(conn, [row])[0]
+            rows = _fetch(conn, sa.select(*RUN_INFO_COLUMNS).where(t.runs.c.run_uuid == run_id))
+            if not rows:
+                raise NotFound(f"Run with id={run_id} not found", run_id=run_id)
+            return run_from_record(self._load_records(conn, rows)[0])
 
-    def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
-        """Attach params, tags, latest metrics and inputs to run rows with a few bulk queries."""
-        ids = [r.run_uuid for r in rows]
-        params: dict[str, list[Param]] = defaultdict(list)
-        tags: dict[str, list[RunTag]] = defaultdict(list)
-        metrics: dict[str, list[Metric]] = defaultdict(list)
+    def _load_records(self, conn: Connection, rows: Sequence[Any]) -> list[RunRecord]:
+        """Attach params, tags, latest metrics and inputs to raw rows of ``RUN_INFO_COLUMNS``.
+
+        One query per child table and chunk of runs, fetched as raw DBAPI tuples in (run, key) order
+        and cut into runs by ``groupby``: no per-row objects beyond what the driver makes.
+        """
+        ids = [r[0] for r in rows]
+        p, tg, lm = t.params, t.tags, t.latest_metrics
+        params: dict[str, list[Any]] = {}
+        tags: dict[str, list[Any]] = {}
+        metrics: dict[str, list[Any]] = {}
         inputs: dict[str, list[DatasetInput]] = defaultdict(list)
         for chunk in _chunks(ids):
-            for r in conn.execute(
-                sa.select(t.params.c.run_uuid, t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_uuid.in_(chunk)
-                )
-            ):
-                params[r.run_uuid].append(Param(r.key, r.value))
-            for r in conn.execute(
-                sa.select(t.tags.c.run_uuid, t.tags.c.key, t.tags.c.value).where(
-                    t.tags.c.run_uuid.in_(chunk)
-                )
-            ):
-                tags[r.run_uuid].append(RunTag(r.key, r.value))
-            for r in conn.execute(
-                sa.select(t.latest_metrics).where(t.latest_metrics.c.run_uuid.in_(chunk))
-            ):
-                metrics[r.run_uuid].append(metric_from_row(r))
+            params.update(_by_run(_fetch(conn, _child_query(p, chunk, p.c.value))))
+            tags.update(_by_run(_fetch(conn, _child_query(tg, chunk, tg.c.value))))
+            value = metric_value_column(lm.c.value, lm.c.is_nan)
+            found = _fetch(conn, _child_query(lm, chunk, value, lm.c.timestamp, lm.c.step))
+            metrics.update(_by_run(restore_metric_values(found, 2)))
             self._load_inputs(conn, chunk, inputs)
         return [
-            Run(
-                run_info_from_row(row),
-                RunData(
-                    metrics=tuple(metrics.get(row.run_uuid, ())),
-                    params=tuple(params.get(row.run_uuid, ())),
-                    tags=tuple(tags.get(row.run_uuid, ())),
-                ),
-                RunInputs(tuple(inputs.get(row.run_uuid, ()))),
+            RunRecord(
+                run_info_from_tuple(row),
+                metrics.get(row[0], ()),
+                params.get(row[0], ()),
+                tags.get(row[0], ()),
+                inputs.get(row[0], ()),
             )
             for row in rows
         ]
@@ -494,16 +495,31 @@ class SqlTrackingStore:
         order_by: Sequence[str],
         page_token: str | None,
     ) -> PagedList[Run]:
+        page = self.search_run_records(
+            experiment_ids, filter_string, view_type, max_results, order_by, page_token
+        )
+        return PagedList([run_from_record(r) for r in page.items], page.next_page_token)
+
+    def search_run_records(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> PagedList[RunRecord]:
         offset = decode_page_token(page_token)
         valid_ids = [e for e in experiment_ids if e.isdigit()]
         if not valid_ids:
             return PagedList([], None)
         query = runs_query(valid_ids, filter_string, view_type.stages(), order_by)
+        query = query.with_only_columns(*RUN_INFO_COLUMNS).offset(offset).limit(max_results + 1)
         with translate_errors(), self._read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
+            rows = _fetch(conn, query)
             more = len(rows) > max_results
-            runs = self._load_runs(conn, rows[:max_results])
-        return PagedList(runs, encode_page_token(offset + max_results) if more else None)
+            records = self._load_records(conn, rows[:max_results])
+        return PagedList(records, encode_page_token(offset + max_results) if more else None)
 
     # ------------------------------------------------------------------ run data
     def _active_run_row(self, conn: Connection, run_id: str) -> Any:
@@ -652,9 +668,15 @@ class SqlTrackingStore:
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None, page_token: str | None
     ) -> PagedList[Metric]:
+        page = self.get_metric_points(run_id, key, max_results, page_token)
+        return PagedList(metrics_from_points(key, page.items, run_id), page.next_page_token)
+
+    def get_metric_points(
+        self, run_id: str, key: str, max_results: int | None, page_token: str | None
+    ) -> PagedList[MetricPoint]:
         m = t.metrics
         query = (
-            sa.select(m.c.value, m.c.is_nan, m.c.timestamp, m.c.step)
+            sa.select(metric_value_column(m.c.value, m.c.is_nan), m.c.timestamp, m.c.step)
             .where(m.c.run_uuid == run_id, m.c.key == key)
             .order_by(m.c.step, m.c.timestamp, m.c.value)
         )
@@ -664,14 +686,13 @@ class SqlTrackingStore:
         elif offset:
             query = query.offset(offset)
         with translate_errors(), self._read() as conn:
-            # Raw DBAPI rows: SQLAlchemy's per-row processing would double the time of long histories.
-            rows = conn.execute(query).cursor.fetchall()
+            rows = _fetch(conn, query)
         more = max_results is not None and len(rows) > max_results
         if more:
             rows = rows[:max_results]
-        items = metrics_from_rows(key, rows, run_id)
-        token = encode_page_token(offset + len(items)) if more else None
-        return PagedList(items, token)
+        points = restore_metric_values(rows, 0)
+        token = encode_page_token(offset + len(points)) if more else None
+        return PagedList(points, token)
 
     def get_metric_history_bulk_interval(
         self,
@@ -776,6 +797,31 @@ class SqlTrackingStore:
                 )
                 conn.execute(t.experiments.delete().where(t.experiments.c.experiment_id.in_(chunk)))
         return len(ids)
+
+
+def _fetch(conn: Connection, query: sa.Executable) -> list[Any]:
+    """All rows of ``query`` as the driver's tuples: SQLAlchemy's per-row processing would cost more
+    than the query on long results. Only for columns the driver returns as they are (no booleans on
+    SQLite/MySQL, no JSON)."""
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+def _child_query(table: sa.Table, run_ids: Sequence[str], *columns: Any) -> sa.Select[Any]:
+    """``(run_uuid, key, *columns)`` of a child table for some runs, in (run, key) order."""
+    return (
+        sa.select(table.c.run_uuid, table.c.key, *columns)
+        .where(table.c.run_uuid.in_(run_ids))
+        .order_by(table.c.run_uuid, table.c.key)
+    )
+
+
+def _by_run(rows: list[Any]) -> dict[str, list[Any]]:
+    """Rows sorted by their first column (the run id), cut into one list per run."""
+    return {run_id: list(group) for run_id, group in groupby(rows, itemgetter(0))}
 
 
 def _delete_run_rows(conn: Connection, run_ids: Sequence[str]) -> None:
