@@ -15,6 +15,7 @@ import click
 from modelyard import __version__
 from modelyard.cli.experiments import experiments
 from modelyard.cli.gc import gc
+from modelyard.cli.projects import run_project, sweep_project
 from modelyard.cli.runs import runs
 from modelyard.cli.server import db, server
 from modelyard.errors import ModelyardError
@@ -55,3 +56,5 @@ cli.add_command(db)
 cli.add_command(experiments)
 cli.add_command(runs)
 cli.add_command(gc)
+cli.add_command(run_project)
+cli.add_command(sweep_project)
