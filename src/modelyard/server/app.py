@@ -60,9 +60,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        dispatcher = getattr(app.state, "webhook_dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.start()
         try:
             yield
         finally:
+            if dispatcher is not None:
+                dispatcher.stop()
             if owns_store:
                 opened.close()
 
@@ -77,6 +82,7 @@ def create_app(
     app.state.settings = settings
     app.state.tracking = TrackingService(opened, truncate_long_values=settings.truncate_long_values)
     app.state.artifacts = artifacts
+    install_registry(app, settings, opened)
     install_error_handlers(app)
     app.include_router(meta.router)
     app.router.routes.extend(artifact_routes())
@@ -87,6 +93,40 @@ def create_app(
         add_rpc_routes(app, table)
     app.router.routes.extend(tracking_artifact_routes())
     return app
+
+
+def install_registry(app: FastAPI, settings: Settings, store: TrackingStore) -> None:
+    """Put the registry and webhook services, and the webhook dispatcher, on ``app.state``."""
+    from modelyard.service.registry import RegistryService
+    from modelyard.service.webhooks import WebhookDispatcher, WebhookService
+    from modelyard.store.sql import logged_model_store_for
+    from modelyard.store.sql.registry import SqlRegistryStore
+    from modelyard.store.sql.webhooks import SqlWebhookStore
+
+    engine = getattr(store, "engine")  # noqa: B009 - the registry shares the SQL tracking engine
+    webhooks = WebhookService(
+        SqlWebhookStore(engine),
+        allow_http=settings.webhook_allow_http,
+        allow_private_addresses=settings.webhook_allow_private_addresses,
+        secret_key=settings.webhook_secret_key,
+        timeout_s=settings.webhook_timeout_s,
+        max_attempts=settings.webhook_max_attempts,
+        retry_backoff_s=settings.webhook_retry_backoff_s,
+    )
+    logged_models = logged_model_store_for(store)
+    app.state.webhooks = webhooks
+    app.state.registry = RegistryService(
+        SqlRegistryStore(engine),
+        get_run=store.get_run_info,
+        get_logged_model=logged_models.get_logged_model,
+        require_approval_for_production=settings.registry_require_approval_for_production,
+        allow_private_source_hosts=settings.registry_allow_private_source_hosts,
+        events=webhooks,
+    )
+    if settings.webhook_delivery_threads > 0 and not settings.artifacts_only:
+        app.state.webhook_dispatcher = WebhookDispatcher(
+            webhooks, settings.webhook_delivery_threads
+        )
 
 
 def experiment_artifact_root(settings: Settings) -> str:

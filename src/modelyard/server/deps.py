@@ -12,7 +12,9 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from modelyard.service.logged_models import LoggedModelService
+from modelyard.service.registry import RegistryService
 from modelyard.service.tracking import TrackingService
+from modelyard.service.webhooks import WebhookService
 
 
 async def get_tracking(request: Request) -> TrackingService:
@@ -31,3 +33,40 @@ async def get_logged_models(request: Request) -> LoggedModelService:
 
 
 LoggedModelsDep = Annotated[LoggedModelService, Depends(get_logged_models)]
+
+
+def request_user(request: Request) -> str:
+    """The name the client gives itself: the HTTP Basic username, else ``X-Modelyard-User``, else
+    ``unknown``. Nothing is verified yet: this is what the client says, not who it is."""
+    auth = request.headers.get("authorization", "")
+    scheme, _, credentials = auth.partition(" ")
+    if scheme.lower() == "basic" and credentials:
+        import base64
+        import binascii
+
+        try:
+            user = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            user = ""
+        user = user.partition(":")[0]
+        if user:
+            return user
+    return request.headers.get("x-modelyard-user", "").strip() or "unknown"
+
+
+async def get_registry(request: Request) -> RegistryService:
+    """The app's :class:`RegistryService`, acting as the user the request names."""
+    service: RegistryService = request.app.state.registry
+    return service.for_user(request_user(request))
+
+
+RegistryDep = Annotated[RegistryService, Depends(get_registry)]
+
+
+async def get_webhooks(request: Request) -> WebhookService:
+    """The app's :class:`WebhookService`."""
+    service: WebhookService = request.app.state.webhooks
+    return service
+
+
+WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from modelyard.server.routes import experiments, logged_models, metrics, runs
+from modelyard.server.routes import experiments, logged_models, metrics, registry, runs, webhooks
 from modelyard.server.rpc import RpcTable
 
 TRACKING_TABLES: tuple[RpcTable, ...] = (
@@ -13,4 +13,6 @@ TRACKING_TABLES: tuple[RpcTable, ...] = (
     runs.rpc,
     metrics.rpc,
     logged_models.rpc,
+    registry.rpc,
+    webhooks.rpc,
 )
