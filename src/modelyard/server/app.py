@@ -92,6 +92,9 @@ def create_app(
     for table in TRACKING_TABLES:
         add_rpc_routes(app, table)
     app.router.routes.extend(tracking_artifact_routes())
+    from modelyard.server.ui import install_ui
+
+    install_ui(app)  # the web UI at /
     return app
 
 

@@ -1,0 +1,103 @@
+"""The web UI served at ``/``: server-rendered pages (Jinja2, imported on the first page) over the same
+services as the REST API, small static JavaScript, and Plotly.js from the ``plotly`` package.
+
+:func:`install_ui` adds the pages, their form posts, the chart data endpoint and ``/static/ui/*`` to an
+app made by :func:`modelyard.server.app.create_app`, and turns 404s outside the API into a page.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from modelyard.errors import ModelyardError
+from modelyard.server.errors import API_PREFIXES
+from modelyard.server.ui import pages
+
+PLOTLY_FILE = "plotly.min.js"
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+def plotly_path() -> Path | None:
+    """``plotly.min.js`` as shipped inside the ``plotly`` Python package (found without importing it)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "package_data" / PLOTLY_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def install_ui(app: FastAPI) -> None:
+    from modelyard.server.ui import tracking
+    from modelyard.service.charts import ChartService
+    from modelyard.store.sql.history import history_store_for
+
+    store = app.state.tracking.store
+    app.state.charts = ChartService(history_store_for(store), store)
+    static_files = {p.name: p for p in pages.STATIC.iterdir() if p.suffix in STATIC_TYPES}
+    plotly = plotly_path()
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name == PLOTLY_FILE:
+            if plotly is None:
+                return Response(
+                    "Plotly.js is missing: pip install 'modelyard[server]'",
+                    status_code=404,
+                    media_type="text/plain",
+                )
+            path = plotly
+        elif name in static_files:
+            path = static_files[name]
+        else:
+            return pages.secure(Response("Not Found", status_code=404, media_type="text/plain"))
+        response = FileResponse(
+            path, media_type=STATIC_TYPES[path.suffix], headers={"Cache-Control": "max-age=3600"}
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    app.add_route("/static/ui/{name}", static, methods=["GET", "HEAD"], include_in_schema=False)
+    app.include_router(tracking.router)
+
+    previous = app.exception_handlers.get(StarletteHTTPException)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if (
+            exc.status_code == 404
+            and request.method in ("GET", "HEAD")
+            and is_page(request.url.path)
+        ):
+            return pages.not_found_page(request)
+        assert previous is not None
+        return await previous(request, exc)  # type: ignore[misc]
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+    previous_error = app.exception_handlers.get(ModelyardError)
+
+    async def modelyard_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ModelyardError)
+        if is_page(request.url.path):
+            return pages.error_page(request, exc)
+        assert previous_error is not None
+        return await previous_error(request, exc)  # type: ignore[misc]
+
+    app.add_exception_handler(ModelyardError, modelyard_error)
+
+
+def is_page(path: str) -> bool:
+    """Whether ``path`` is a UI page or form post (answered in HTML), not an API or data endpoint."""
+    return not path.startswith((*API_PREFIXES, "/ui/data/", "/static/"))
+
+
+__all__ = ["install_ui", "plotly_path"]

@@ -1,0 +1,142 @@
+"""Metric histories bucketed for charts: min, max and mean per bucket, so spikes survive downsampling.
+
+A history of ``n`` points becomes at most ``buckets`` rows, each covering a contiguous range of steps
+(or of timestamps, when every point has the same step). The aggregation runs in SQL (``GROUP BY`` on
+an integer bucket number), so a 100,000-step history costs one indexed range scan and sends back only
+the buckets. Shorter histories come back point by point.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from modelyard.store.sql import tables as t
+from modelyard.store.sql.convert import DBL_MAX
+from modelyard.store.sql.engine import translate_errors
+
+
+class HistoryBucket(NamedTuple):
+    """One bucket of a history (a single point when ``count == 1`` and the bounds are equal).
+
+    ``first_*`` and ``last_*`` bound the steps and timestamps in the bucket; ``low``, ``high`` and
+    ``mean`` are over its finite and infinite values (NaN points are counted in ``nan_count`` only).
+    """
+
+    first_step: int
+    last_step: int
+    first_timestamp: int
+    last_timestamp: int
+    low: float | None
+    high: float | None
+    mean: float | None
+    count: int
+    nan_count: int
+
+
+def _restore(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if value >= DBL_MAX:
+        return float("inf")
+    if value <= -DBL_MAX:
+        return float("-inf")
+    return value
+
+
+class SqlHistoryStore:
+    """Bucketed reads of metric histories over the tracking store's engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_metric_history_buckets(
+        self, run_id: str, key: str, buckets: int
+    ) -> tuple[int, list[HistoryBucket]]:
+        """``(points in the history, buckets in step order)``; raw points when few enough."""
+        m = t.metrics
+        where = (m.c.run_uuid == run_id, m.c.key == key)
+        with translate_errors(), self.engine.connect() as conn:
+            bounds = conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.min(m.c.step),
+                    sa.func.max(m.c.step),
+                    sa.func.min(m.c.timestamp),
+                    sa.func.max(m.c.timestamp),
+                ).where(*where)
+            ).one()
+            total = int(bounds[0] or 0)
+            if total == 0:
+                return 0, []
+            if total <= 2 * buckets:
+                rows = conn.execute(
+                    sa.select(m.c.step, m.c.timestamp, m.c.value, m.c.is_nan)
+                    .where(*where)
+                    .order_by(m.c.step, m.c.timestamp)
+                ).all()
+                return total, [
+                    HistoryBucket(
+                        int(r.step),
+                        int(r.step),
+                        int(r.timestamp),
+                        int(r.timestamp),
+                        None if r.is_nan else _restore(r.value),
+                        None if r.is_nan else _restore(r.value),
+                        None if r.is_nan else _restore(r.value),
+                        1,
+                        1 if r.is_nan else 0,
+                    )
+                    for r in rows
+                ]
+            # Bucket by step, or by timestamp when the steps do not spread the points out.
+            if bounds[2] > bounds[1]:
+                column, low, span = m.c.step, int(bounds[1]), int(bounds[2]) - int(bounds[1]) + 1
+            else:
+                column, low = m.c.timestamp, int(bounds[3])
+                span = int(bounds[4]) - low + 1
+            bucket = ((column - low) * buckets // span).label("bucket")
+            finite = sa.case((m.c.is_nan == sa.true(), sa.null()), else_=m.c.value)
+            query = (
+                sa.select(
+                    bucket,
+                    sa.func.min(m.c.step),
+                    sa.func.max(m.c.step),
+                    sa.func.min(m.c.timestamp),
+                    sa.func.max(m.c.timestamp),
+                    sa.func.min(finite),
+                    sa.func.max(finite),
+                    sa.func.avg(finite),
+                    sa.func.count(),
+                    sa.func.sum(sa.case((m.c.is_nan == sa.true(), 1), else_=0)),
+                )
+                .where(*where)
+                .group_by(bucket)
+                .order_by(bucket)
+            )
+            rows = conn.execute(query).all()
+        return total, [
+            HistoryBucket(
+                int(r[1]),
+                int(r[2]),
+                int(r[3]),
+                int(r[4]),
+                _restore(r[5]),
+                _restore(r[6]),
+                _restore(r[7]),
+                int(r[8]),
+                int(r[9] or 0),
+            )
+            for r in rows
+        ]
+
+
+def history_store_for(tracking_store: object) -> SqlHistoryStore:
+    """The bucketed-history reader over the same engine as a SQL tracking store."""
+    engine = getattr(tracking_store, "engine", None)
+    if engine is None:
+        raise TypeError(f"{tracking_store!r} is not a SQL tracking store")
+    return SqlHistoryStore(engine)
