@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -127,3 +133,59 @@ def test_two_worker_processes_over_one_sqlite_file(tmp_path, spawn_server):
         assert len(listed["experiments"]) == 16
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log, log
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_health(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, f"the server exited with {process.returncode}"
+        try:
+            if httpx.get(f"{url}/health", timeout=2).text == "OK":
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not answer /health"
+        time.sleep(0.1)
+
+
+def test_pre_forked_workers_over_one_sqlite_file_lose_nothing(tmp_path):
+    """``modelyard server --workers 4``: forked workers queue their writes on one lock file."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [
+        sys.executable,
+        "-m",
+        "modelyard.cli",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'forked.db'}",
+        "--default-artifact-root",
+        str(tmp_path / "artifacts"),
+        "--port",
+        str(port),
+        "--workers",
+        "4",
+        "--log-level",
+        "warning",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_health(url, process)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            run_id = _post(client, "runs/create", {"experiment_id": "0"})["run"]["info"]["run_id"]
+            _log_concurrently(url, run_id, threads=8, per_thread=200)
+            _assert_all_logged(client, run_id, threads=8, per_thread=200)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    assert (tmp_path / "forked.db-lock").is_file()
+    assert "Traceback" not in log_path.read_text()
