@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 import modelyard
 from modelyard.server.errors import install_error_handlers
-from modelyard.server.routes import TRACKING_TABLES, meta
+from modelyard.server.routes import REGISTRY_TABLES, TRACKING_TABLES, meta
 from modelyard.server.routes.artifacts import (
     artifact_routes,
     artifacts_only_routes,
@@ -89,7 +89,7 @@ def create_app(
     if settings.artifacts_only:  # every tracking endpoint answers 503, as MLflow's does
         app.router.routes.extend(artifacts_only_routes())
         return app
-    for table in TRACKING_TABLES:
+    for table in (*TRACKING_TABLES, *REGISTRY_TABLES):
         add_rpc_routes(app, table)
     app.router.routes.extend(tracking_artifact_routes())
     from modelyard.server.ui import install_ui

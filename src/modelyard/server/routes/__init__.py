@@ -1,6 +1,7 @@
 """Routes by resource. Each module declares its endpoints in an :class:`~modelyard.server.rpc.RpcTable`.
 
-:data:`TRACKING_TABLES` lists the tracking tables in the order ``create_app`` serves them.
+:data:`TRACKING_TABLES` lists the tracking tables in the order ``create_app`` serves them, then
+:data:`REGISTRY_TABLES`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ TRACKING_TABLES: tuple[RpcTable, ...] = (
     runs.rpc,
     metrics.rpc,
     logged_models.rpc,
-    registry.rpc,
-    webhooks.rpc,
 )
+
+#: The model registry (with transition requests, comments, activities) and webhooks.
+REGISTRY_TABLES: tuple[RpcTable, ...] = (registry.rpc, webhooks.rpc)
