@@ -474,7 +474,7 @@ class ModelyardClient:
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """Store ``dictionary`` as JSON, or YAML when ``artifact_file`` ends in .yaml or .yml."""
-        from modelyard.client.artifacts import dict_bytes
+        from modelyard.client.artifact_formats import dict_bytes
 
         data = dict_bytes(dictionary, artifact_file)
         self.artifacts.log_bytes(v.validate_run_id(run_id), data, artifact_file)
@@ -494,7 +494,7 @@ class ModelyardClient:
         save_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         """Store a matplotlib figure (any format it saves) or a plotly figure (.html, or an image)."""
-        from modelyard.client.artifacts import figure_bytes
+        from modelyard.client.artifact_formats import figure_bytes
 
         run_id = v.validate_run_id(run_id)
         data = figure_bytes(figure, artifact_file, save_kwargs)
@@ -512,7 +512,7 @@ class ModelyardClient:
     ) -> None:
         """Store a numpy array or PIL image as ``artifact_file``, or as a point of the image series
         ``key`` at ``step`` (the files MLflow's UI shows as a series)."""
-        from modelyard.client import artifacts as a
+        from modelyard.client import artifact_formats as a
 
         run_id = v.validate_run_id(run_id)
         if artifact_file is not None and (key, step, timestamp) != (None, None, None):
