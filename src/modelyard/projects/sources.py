@@ -106,6 +106,7 @@ def fetch(uri: str, version: str | None = None, *, work_dir: str | None = None) 
             source.cleanup()
             raise InvalidInput(f"The project has no subdirectory {subdir!r}.")
         source.directory = target
+        source.name = f"{source.name}#{subdir}"
     return source
 
 
