@@ -282,6 +282,11 @@ def _virtualenv(spec: EnvSpec, manager: str, cache_dir: str) -> PreparedEnv:
                 "--python",
                 os.path.join(path, "bin", "python"),
             ]
+        elif _host_pip_targets_others():
+            # No ensurepip (slow): this interpreter's pip installs into the new environment.
+            _check([interpreter, "-m", "venv", "--without-pip", path], "python -m venv")
+            installer = [sys.executable, "-m", "pip", "--python", os.path.join(path, "bin", "python"),
+                         "install", "--quiet", "--disable-pip-version-check"]  # fmt: skip
         else:
             _check([interpreter, "-m", "venv", path], "python -m venv")
             installer = [os.path.join(path, "bin", "python"), "-m", "pip", "install", "--quiet",
@@ -306,6 +311,17 @@ def _virtualenv(spec: EnvSpec, manager: str, cache_dir: str) -> PreparedEnv:
         reused=reused,
         spec_hash=digest,
     )
+
+
+def _host_pip_targets_others() -> bool:
+    """True when the running interpreter has a pip (22.3 or newer) that can install elsewhere."""
+    try:
+        from importlib.metadata import version
+
+        major, minor = (int(x) for x in version("pip").split(".")[:2])
+    except Exception:
+        return False
+    return (major, minor) >= (22, 3)
 
 
 def _requirement_args(requirements: Sequence[str]) -> list[str]:
