@@ -221,3 +221,78 @@ def test_files_logged_by_mlflow_are_read_by_modelyard(mlflow, yard, tmp_path):
     from PIL import Image
 
     assert np.array_equal(np.asarray(Image.open(out / "img" / "small.png")), image)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
+    """A real MLflow 3.17.2 tracking server proxying artifacts, in its own process group."""
+    import signal
+
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["DO_NOT_TRACK"] = "true"
+    argv = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "destination"), "--workers", "1",
+    ]  # fmt: skip
+    log_path = root / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=log, cwd=root, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow server exited: {log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).text == "OK":
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not start: {log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # the server and the workers it started
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_modelyards_client_logs_through_an_mlflow_servers_proxy(
+    mlflow_server, tmp_path, monkeypatch
+):
+    """The reverse direction: modelyard's client against MLflow's own server and proxy."""
+    import mlflow as mlflow_module
+    from mlflow import MlflowClient
+
+    settings = load_settings({}, http_max_retries=0, flush_interval_s=0.05)
+    blob = os.urandom(3 * (1 << 20) + 5)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "blob.bin").write_bytes(blob)
+    (tmp_path / "src" / "nested").mkdir()
+    (tmp_path / "src" / "nested" / "n.txt").write_bytes(b"nested")
+    with ModelyardClient(mlflow_server, settings=settings) as yard:
+        run = yard.create_run("0")
+        run_id = run.info.run_id
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
+        yard.log_artifacts(run_id, tmp_path / "src", "files")
+        yard.log_dict(run_id, {"from": "modelyard"}, "d.json")
+        assert [f.path for f in yard.list_artifacts(run_id)] == ["d.json", "files"]
+        back = Path(yard.download_artifacts(run_id, "files", tmp_path / "back"))
+        assert _tree(back) == {"blob.bin": blob, "nested/n.txt": b"nested"}
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
+    mlflow_module.set_tracking_uri(mlflow_server)
+    path = MlflowClient().download_artifacts(run_id, "files/blob.bin", str(tmp_path / "ml"))
+    assert Path(path).read_bytes() == blob
+    assert mlflow_module.artifacts.load_dict(f"runs:/{run_id}/d.json") == {"from": "modelyard"}
