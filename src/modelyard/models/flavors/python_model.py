@@ -49,6 +49,7 @@ from modelyard.models.signature import ModelSignature, infer_signature
 
 LOADER_MODULE = "modelyard.models.flavors.python_model"
 MLFLOW_LOADER_MODULE = "mlflow.pyfunc.model"
+MLFLOW_CODE_LOADER_MODULE = "mlflow.pyfunc.loaders.code_model"
 PICKLE_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
 
@@ -207,7 +208,7 @@ def _source_files(model: Any) -> list[str]:
 
 class PythonModelFlavor:
     name = PYFUNC
-    loader_modules = (LOADER_MODULE, MLFLOW_LOADER_MODULE)
+    loader_modules = (LOADER_MODULE, MLFLOW_LOADER_MODULE, MLFLOW_CODE_LOADER_MODULE)
 
     def save(
         self,
