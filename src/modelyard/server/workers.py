@@ -50,6 +50,10 @@ MAX_BACKOFF_S = 30.0
 WORKER_START_FAILED = 3
 #: How long the parent waits past the workers' own graceful-shutdown timeout before killing them.
 KILL_GRACE_S = 5.0
+#: GIL switch interval in a server process (Python's default is 5 ms). A handler thread that comes
+#: back from the database (holding SQLite's write lock, say) waits up to this long for the GIL while
+#: the event loop or another handler runs; a shorter interval hands the database over sooner.
+SWITCH_INTERVAL_S = 0.001
 
 
 def bind_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
@@ -151,6 +155,8 @@ def _uvicorn_config(app: Any, log_level: str, graceful_timeout_s: float = 10.0) 
 
 def _build_app(settings: Settings) -> Any:
     from modelyard.server.app import create_app
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     try:
         return create_app(settings)

@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,16 +143,16 @@ class SqliteWriteLock:
             raise TemporarilyUnavailable("The database is busy; try again.")
         try:
             fd = self._file()
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            if fd is not None and not _flock_at_once(fd, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                fcntl.flock(fd, fcntl.LOCK_EX)  # another process writes: sleep until it is done
         except BaseException:
             self._threads.release()
             raise
 
     def release(self) -> None:
         try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if self._fd is not None and not _flock_at_once(self._fd, fcntl.LOCK_UN):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)  # raises what went wrong
         finally:
             self._threads.release()
 
@@ -169,6 +169,39 @@ class SqliteWriteLock:
                 )
                 self.lock_path = None
         return self._fd
+
+
+def _load_flock_holding_the_gil() -> Callable[[int, int], int] | None:
+    """libc's ``flock`` called without releasing the GIL, for the calls that cannot block.
+
+    ``fcntl.flock`` always lets go of the GIL around the system call; when other threads of the
+    process want it, getting it back can take a whole switch interval, and the write lock would stay
+    held (or wait to be taken) for that long. ``LOCK_UN`` and ``LOCK_NB`` return at once, so holding
+    the GIL through them costs nothing.
+    """
+    try:
+        import ctypes
+
+        flock = ctypes.PyDLL(None).flock
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - no ctypes or no libc flock
+        return None
+    flock.argtypes = [ctypes.c_int, ctypes.c_int]
+    flock.restype = ctypes.c_int
+    return flock  # type: ignore[no-any-return]
+
+
+_flock_holding_the_gil = _load_flock_holding_the_gil() if fcntl is not None else None
+
+
+def _flock_at_once(fd: int, operation: int) -> bool:
+    """``flock(fd, operation)`` for a non-blocking operation; False if it did not succeed."""
+    if _flock_holding_the_gil is not None:
+        return _flock_holding_the_gil(fd, operation) == 0
+    try:
+        fcntl.flock(fd, operation)
+    except BlockingIOError:
+        return False
+    return True
 
 
 class _LockingConnection(sqlite3.Connection):
