@@ -33,6 +33,7 @@ from modelyard.entities import (
     Experiment,
     LifecycleStage,
     Metric,
+    ModelVersion,
     Run,
     RunData,
     RunInfo,
@@ -745,6 +746,14 @@ def _search_ids(
     return [_active_experiment_id()]
 
 
+def register_model(
+    model_uri: str, name: str, tags: Mapping[str, Any] | None = None
+) -> ModelVersion:
+    """Register ``model_uri`` (``runs:/<run_id>/path`` or ``models:/m-<id>``) as a new version of
+    the registered model ``name``, creating the model first if needed (MLflow's ``register_model``)."""
+    return _client().register_model(model_uri, name, tags)
+
+
 __all__ = [
     "ActiveRun",
     "active_run",
@@ -778,6 +787,7 @@ __all__ = [
     "log_params",
     "log_table",
     "log_text",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",

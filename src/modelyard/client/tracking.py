@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.client.backend import TrackingBackend, open_backend
 from modelyard.client.batching import BatchLogger, split_batch
 from modelyard.client.context import USER, current_user
+from modelyard.client.registry import RegistryMixin
 from modelyard.entities import (
     Dataset,
     DatasetInput,
@@ -131,7 +132,7 @@ def to_dataset_input(
     return DatasetInput(dataset, tuple(input_tags))
 
 
-class ModelyardClient:
+class ModelyardClient(RegistryMixin):
     """A client of one tracking backend (a database in-process, or a server over HTTP).
 
     ``tracking_uri`` defaults to ``MODELYARD_TRACKING_URI``, then ``MLFLOW_TRACKING_URI``, then
