@@ -267,16 +267,19 @@ class Transfer:
                 self._retrying(path, job)
                 progress.file_done()
             return
-        with ThreadPoolExecutor(
+        pool = ThreadPoolExecutor(
             min(self.max_workers, len(jobs)), thread_name_prefix="modelyard-artifacts"
-        ) as pool:
+        )
+        try:
             futures = [pool.submit(self._job, path, job, progress) for path, job in jobs]
-            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:  # after a failure, files not yet started are not sent
-                future.cancel()
-            for future in futures:
-                if not future.cancelled() and future.exception() is not None:
-                    raise future.exception()  # type: ignore[misc]
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            # After a failure (or Ctrl-C), files not yet started are not sent; the ones in flight
+            # finish before this returns, so nothing is written behind the caller's back.
+            pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            if not future.cancelled() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
 
     def _job(self, path: str, job: Callable[[], None], progress: Progress) -> None:
         self._retrying(path, job)
