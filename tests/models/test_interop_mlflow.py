@@ -79,7 +79,7 @@ def batch() -> np.ndarray:
 
 
 class MlflowShift(mlflow.pyfunc.PythonModel):
-    # MLflow prints advice about type hints for this class under warnings.simplefilter("always"),
+    # MLflow warns about missing type hints for this class inside its own simplefilter("once"),
     # so pytest reports it although it is not an error.
     def load_context(self, context):
         self.shift = float(Path(context.artifacts["shift"]).read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_pickled_python_model_needs_opt_in(tmp_path: Path, monkeypatch: pytest.M
 
 
 def _write_code_model(tmp_path: Path) -> tuple[Path, Path]:
-    helpers = tmp_path / "src" / "shop_rules"
+    helpers = tmp_path / "src" / "price_rules"
     helpers.mkdir(parents=True)
     (helpers / "__init__.py").write_text("def clip(v, hi):\n    return [min(x, hi) for x in v]\n")
     code = tmp_path / "model_code.py"
@@ -104,7 +105,7 @@ def _write_code_model(tmp_path: Path) -> tuple[Path, Path]:
             """
             import json
 
-            from shop_rules import clip
+            from price_rules import clip
 
             import modelyard.pyfunc
 
@@ -133,15 +134,16 @@ def test_models_from_code_pickle_nothing_and_load_without_opt_in(tmp_path: Path)
         tmp_path / "m",
         python_model=code,
         artifacts={"limits": limits},
-        code_paths=[tmp_path / "src" / "shop_rules"],
+        code_paths=[tmp_path / "src" / "price_rules"],
         input_example=[1, 9],
     )
     conf = manifest.flavors["python_function"]
     assert conf["model_code_path"] == "model_code.py"
     assert conf["code"] == "code"
     assert not list((tmp_path / "m").rglob("*.pkl"))
-    assert (tmp_path / "m" / "code" / "shop_rules" / "__init__.py").is_file()
-    sys.modules.pop("shop_rules", None)
+    assert (tmp_path / "m" / "code" / "price_rules" / "__init__.py").is_file()
+    # a stale module of the same name, imported from elsewhere, must not shadow the model's code
+    sys.modules["price_rules"] = types.ModuleType("price_rules")
     model = modelyard.pyfunc.load_model(tmp_path / "m")
     assert model.predict([1, 7, 3]) == [1, 5, 3]
 
@@ -172,7 +174,7 @@ def test_incomplete_model_directories_name_the_missing_file(tmp_path: Path) -> N
         tmp_path / "m",
         python_model=code,
         artifacts={"limits": limits},
-        code_paths=[tmp_path / "src" / "shop_rules"],
+        code_paths=[tmp_path / "src" / "price_rules"],
     )
     with pytest.raises(NotFound, match="No model at"):
         modelyard.pyfunc.load_model(tmp_path / "absent")

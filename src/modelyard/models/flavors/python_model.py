@@ -22,6 +22,7 @@ through :func:`_load_pyfunc` when modelyard is installed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import os
@@ -196,6 +197,14 @@ def add_code_to_path(model_dir: Path, conf: Mapping[str, Any]) -> None:
     for entry in reversed(entries):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    # a module of the same name imported earlier from elsewhere would shadow the model's own code
+    for item in code_dir.iterdir():
+        name = item.stem if item.suffix == ".py" else item.name
+        cached = sys.modules.get(name)
+        origin = getattr(cached, "__file__", None) or ""
+        if cached is not None and not Path(origin).resolve().is_relative_to(code_dir.resolve()):
+            for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+                del sys.modules[key]
 
 
 def _source_files(model: Any) -> list[str]:
@@ -278,6 +287,11 @@ class PythonModelFlavor:
 
         if signature is None and input_example is not None:
             signature = _infer_from_example(instance, context, input_example)
+        elif input_example is None:
+            # so that what load_context loads counts among the requirements
+            with contextlib.suppress(Exception):
+                instance.load_context(context)
+        packages.extend(_packages_of_attributes(instance))
 
         conf.update(
             {
@@ -352,6 +366,14 @@ class PythonModelFlavor:
                 ) from None
         python_model.load_context(context)
         return PythonModelPredictor(python_model, context)
+
+
+def _packages_of_attributes(model: Any) -> set[str]:
+    """Distributions of the objects a model holds (an estimator loaded in ``load_context``, say)."""
+    modules = {type(model).__module__.split(".")[0]}
+    for value in vars(model).values() if hasattr(model, "__dict__") else ():
+        modules.add(type(value).__module__.split(".")[0])
+    return environment.distributions_for(modules - {"builtins", "modelyard"})
 
 
 def _infer_from_example(model: Any, context: PythonModelContext, example: Any) -> ModelSignature:
