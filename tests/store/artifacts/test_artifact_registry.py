@@ -64,7 +64,7 @@ def test_an_unknown_scheme_names_itself_and_the_known_ones():
         open_artifact_store("gs://bucket/prefix")
     message = caught.value.message
     assert "'gs:'" in message
-    assert "file:, s3:" in message
+    assert "file:, http:, https:, s3:" in message
     assert ENTRY_POINT_GROUP in message
     assert caught.value.http_status == 400
 
@@ -76,7 +76,7 @@ def test_empty_uris_are_invalid_input(uri):
 
 
 def test_builtins_are_listed():
-    assert {"file", "s3"} <= set(available_schemes())
+    assert {"file", "http", "https", "s3"} <= set(available_schemes())
     assert available_schemes() == sorted(available_schemes())
 
 

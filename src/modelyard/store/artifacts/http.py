@@ -165,7 +165,20 @@ class HttpArtifactStore:
         return f"HttpArtifactStore({self.root_uri!r})"
 
     def close(self) -> None:
-        self._http.close()
+        """Close the pooled connections (also done when the store is garbage-collected)."""
+        http = getattr(self, "_http", None)
+        if http is not None:
+            http.close()
+
+    def __enter__(self) -> HttpArtifactStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
     # -- URLs ----------------------------------------------------------------------------------
 
