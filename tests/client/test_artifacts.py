@@ -394,3 +394,21 @@ def test_many_files_in_parallel_all_arrive(artifact_client, tmp_path):
     assert len(artifact_client.list_artifacts(run_id, "many/shard-3")) == len(
         [k for k in expected if k.startswith("shard-3/")]
     )
+
+
+def test_the_runs_of_one_bucket_share_one_s3_store(s3_artifact_root, sqlite_uri, client_settings):
+    from modelyard.client.artifacts import StoreView
+    from modelyard.client.tracking import ModelyardClient
+
+    settings = client_settings(default_artifact_root=s3_artifact_root)
+    with ModelyardClient(sqlite_uri, settings=settings) as client:
+        first, second = _run(client), _run(client)
+        a, b = client.artifacts.run_store(first), client.artifacts.run_store(second)
+        assert isinstance(a, StoreView) and isinstance(b, StoreView)
+        assert a.base is b.base  # one boto3 client, one connection pool
+        assert a.prefix.endswith(f"{first}/artifacts") and b.prefix.endswith(f"{second}/artifacts")
+        client.log_text(first, "one", "x.txt")
+        client.log_text(second, "two", "x.txt")
+        assert client.load_text(f"runs:/{first}/x.txt") == "one"
+        assert client.load_text(f"runs:/{second}/x.txt") == "two"
+        assert client.list_artifacts(second) == [FileInfo("x.txt", False, 3)]

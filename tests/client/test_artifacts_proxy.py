@@ -145,3 +145,13 @@ def test_a_large_file_streams_up_and_down_through_the_proxy(
     with open(local, "rb") as a, open(out, "rb") as b:
         while chunk := a.read(1 << 20):
             assert chunk == b.read(1 << 20)
+
+
+def test_the_runs_of_one_server_share_one_http_store(proxy_server, client_settings):
+    with ModelyardClient(proxy_server, settings=client_settings()) as client:
+        first = client.create_run("0").info.run_id
+        second = client.create_run("0").info.run_id
+        a, b = client.artifacts.run_store(first), client.artifacts.run_store(second)
+        assert a.base is b.base  # one connection pool for every run of the server
+        assert a.root_uri == f"mlflow-artifacts:/0/{first}/artifacts"
+        assert a.prefix == f"0/{first}/artifacts"

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -53,7 +53,15 @@ from modelyard.client.artifact_formats import (
     text_of,
 )
 from modelyard.errors import InvalidInput, ModelyardError, NotFound, TemporarilyUnavailable
-from modelyard.store.artifacts import CHUNK_SIZE, FileInfo, open_artifact_store, uri_scheme
+from modelyard.store.artifacts import (
+    CHUNK_SIZE,
+    CompletedPart,
+    FileInfo,
+    MultipartUpload,
+    ObjectStat,
+    open_artifact_store,
+    uri_scheme,
+)
 from modelyard.store.artifacts.paths import safe_relative_path
 
 if TYPE_CHECKING:
@@ -399,28 +407,30 @@ class RunArtifacts:
         with self._lock:
             stores, self._stores = list(self._stores.values()), {}
         for store in stores:
-            close = getattr(store, "close", None)
-            if callable(close):
-                with contextlib.suppress(Exception):
-                    close()
+            _close(store)
 
     # -- resolving -----------------------------------------------------------------------------
     def store(self, uri: str) -> ArtifactStore:
-        """The store rooted at ``uri`` (cached)."""
+        """The store rooted at ``uri``: a view into one shared store per proxy, bucket or plugin root,
+        so that the runs of one server share its connections."""
+        base_uri, prefix = self._split_base(uri)
+        if uri_scheme(base_uri) == "file":
+            return open_artifact_store(uri)  # cheap, and nothing to share
         with self._lock:
-            store = self._stores.get(uri)
-        if store is None:
-            store = self._open(uri)
+            base = self._stores.get(base_uri)
+        if base is None:
+            made = self._open(base_uri)
             with self._lock:
-                store = self._stores.setdefault(uri, store)
-        return store
+                base = self._stores.setdefault(base_uri, made)
+            if base is not made:
+                _close(made)
+        return StoreView(base, prefix, uri) if prefix else base
 
-    def _open(self, uri: str) -> ArtifactStore:
+    def _split_base(self, uri: str) -> tuple[str, str]:
+        """(URI of the shared store, checked prefix below it) of a store URI."""
         scheme = uri_scheme(uri)
-        backend = self._client.backend
-        tracking_uri = backend.uri
-        headers: dict[str, str] = dict(getattr(backend, "auth_headers", None) or {})
         if scheme == "mlflow-artifacts":
+            tracking_uri = self._client.backend.uri
             if uri_scheme(tracking_uri) not in ("http", "https"):
                 raise InvalidInput(
                     f"The artifacts are at {uri!r}, a location that only a tracking server's artifact "
@@ -428,15 +438,35 @@ class RunArtifacts:
                     "the client at the server's http(s):// address instead.",
                     uri=uri,
                 )
-            url = proxy_url(uri, tracking_uri)
-            return self._http_store(url, headers if _same_host(url, tracking_uri) else {})
+            proxy_url(uri, tracking_uri)  # checks the whole location
+            location = urlsplit(uri)
+            root = (
+                f"mlflow-artifacts://{location.netloc}" if location.netloc else "mlflow-artifacts:"
+            )
+            path = safe_relative_path(location.path.strip("/"), what="artifact location")
+            return proxy_url(root, tracking_uri), path
         if scheme in ("http", "https"):
-            # The tracking credentials go to the tracking server's own host only.
-            return self._http_store(uri, headers if _same_host(uri, tracking_uri) else {})
+            from modelyard.store.artifacts.http import ARTIFACTS_ROUTE, parse_http_artifact_uri
+
+            api_root, prefix = parse_http_artifact_uri(uri)
+            return api_root + ARTIFACTS_ROUTE, prefix
+        if scheme == "s3":
+            from modelyard.store.artifacts.s3 import parse_s3_uri
+
+            bucket, prefix = parse_s3_uri(uri)
+            return f"s3://{bucket}", prefix
         if scheme in ("runs", "models"):
             raise InvalidInput(
                 f"{uri!r} names artifacts through the tracking server, not a store.", uri=uri
             )
+        return uri, ""
+
+    def _open(self, uri: str) -> ArtifactStore:
+        if uri_scheme(uri) in ("http", "https"):
+            backend = self._client.backend
+            headers: dict[str, str] = dict(getattr(backend, "auth_headers", None) or {})
+            # The tracking credentials go to the tracking server's own host only.
+            return self._http_store(uri, headers if _same_host(uri, backend.uri) else {})
         return open_artifact_store(uri)
 
     def _http_store(self, url: str, headers: dict[str, str]) -> ArtifactStore:
@@ -617,6 +647,67 @@ def _run_field(run: Run, column: str) -> Any:
     raise InvalidInput(f"load_table: unknown extra column {column!r}.")
 
 
+def _close(store: ArtifactStore) -> None:
+    close = getattr(store, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
+
+
+class StoreView:
+    """The part of ``base`` below ``prefix``, as a store of its own: paths are checked and joined on
+    the way in and cut on the way out (listed paths outside the prefix are left out)."""
+
+    def __init__(self, base: ArtifactStore, prefix: str, root_uri: str) -> None:
+        self.base = base
+        self.prefix = safe_relative_path(prefix, what="artifact root")
+        self.root_uri = root_uri
+
+    def __repr__(self) -> str:
+        return f"StoreView({self.base!r}, {self.prefix!r})"
+
+    def _full(self, path: str | None, *, allow_root: bool = True) -> str:
+        rel = safe_relative_path(path, allow_empty=allow_root)
+        return f"{self.prefix}/{rel}" if rel else self.prefix
+
+    def write(self, path: str, chunks: Iterable[bytes]) -> int:
+        return self.base.write(self._full(path, allow_root=False), chunks)
+
+    def read(self, path: str, start: int | None = None, end: int | None = None) -> Iterator[bytes]:
+        return self.base.read(self._full(path, allow_root=False), start, end)
+
+    def stat(self, path: str) -> ObjectStat | None:
+        return self.base.stat(self._full(path))
+
+    def list(self, path: str = "") -> list[FileInfo]:
+        head = self.prefix + "/"
+        return [
+            FileInfo(info.path[len(head) :], info.is_dir, info.file_size)
+            for info in self.base.list(self._full(path))
+            if info.path.startswith(head)
+        ]
+
+    def delete(self, path: str) -> None:
+        self.base.delete(self._full(path))
+
+    def upload_file(self, local_path: str, path: str) -> None:
+        self.base.upload_file(local_path, self._full(path, allow_root=False))
+
+    def download_file(self, path: str, local_path: str) -> None:
+        self.base.download_file(self._full(path, allow_root=False), local_path)
+
+    def create_multipart_upload(self, path: str, num_parts: int) -> MultipartUpload:
+        return self.base.create_multipart_upload(self._full(path, allow_root=False), num_parts)
+
+    def complete_multipart_upload(
+        self, path: str, upload_id: str, parts: Sequence[CompletedPart]
+    ) -> None:
+        self.base.complete_multipart_upload(self._full(path, allow_root=False), upload_id, parts)
+
+    def abort_multipart_upload(self, path: str, upload_id: str) -> None:
+        self.base.abort_multipart_upload(self._full(path, allow_root=False), upload_id)
+
+
 def _write_all(store: ArtifactStore, path: str, data: bytes) -> None:
     store.write(path, [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)] or [b""])
 
@@ -657,6 +748,7 @@ __all__ = [
     "Download",
     "Progress",
     "RunArtifacts",
+    "StoreView",
     "Transfer",
     "Upload",
     "local_file",
