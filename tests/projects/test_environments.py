@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,27 +41,29 @@ def venv_project(root: Path, dependencies: list[str] | None = None) -> Path:
     )
 
 
+#: A PATH without uv, so that virtualenv falls back to ``python -m venv``.
+NO_UV_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
 def test_virtualenv_is_built_once_then_reused(
     modelyard, tmp_path: Path, tracking_db: str, client, project_env: dict[str, str]
 ) -> None:
+    assert shutil.which("uv", path=NO_UV_PATH) is None
     project = venv_project(tmp_path / "venv-project")
     probe = tmp_path / "probe.json"
     cache = Path(project_env["MODELYARD_ENV_CACHE_DIR"])
+    env = {"PROBE_TO": str(probe), "PATH": NO_UV_PATH}
 
-    first = modelyard(
-        "run", str(project), "--tracking-uri", tracking_db, env={"PROBE_TO": str(probe)}
-    )
+    first = modelyard("run", str(project), "--tracking-uri", tracking_db, env=env)
     assert first.returncode == 0, first.stderr
-    assert "building a virtual environment" in first.stderr
+    assert "building a virtual environment with venv" in first.stderr
     (env_dir,) = [p for p in cache.iterdir() if p.is_dir()]
     marker = json.loads((env_dir / MARKER).read_text())
     seen = json.loads(probe.read_text())
     assert Path(seen["prefix"]) == env_dir
     assert seen["modelyard"] is False, "the project environment is isolated from this one"
 
-    second = modelyard(
-        "run", str(project), "--tracking-uri", tracking_db, env={"PROBE_TO": str(probe)}
-    )
+    second = modelyard("run", str(project), "--tracking-uri", tracking_db, env=env)
     assert second.returncode == 0, second.stderr
     assert "building" not in second.stderr
     assert json.loads((env_dir / MARKER).read_text()) == marker, "the environment was rebuilt"
@@ -75,11 +78,35 @@ def test_virtualenv_is_built_once_then_reused(
 
     local = modelyard(
         "run", str(project), "--env-manager", "local", "--tracking-uri", tracking_db,
-        env={"PROBE_TO": str(probe)},
+        env=env,
     )  # fmt: skip
     assert local.returncode == 0, local.stderr
     assert json.loads(probe.read_text())["modelyard"] is True
     assert runs_of(client)[0].data.tag_dict["mlflow.project.env"] == "local"
+
+
+def test_uv_builds_the_environment_when_it_is_on_path(
+    modelyard, tmp_path: Path, tracking_db: str, client, project_env: dict[str, str]
+) -> None:
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable))
+    assert uv is not None, "uv is in the dev extra"
+    project = venv_project(tmp_path / "uv-project")
+    probe = tmp_path / "probe.json"
+    env = {"PROBE_TO": str(probe), "PATH": f"{os.path.dirname(uv)}:{NO_UV_PATH}"}
+    done = modelyard(
+        "run", str(project), "--env-manager", "uv", "--tracking-uri", tracking_db, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "building a virtual environment with uv" in done.stderr
+    seen = json.loads(probe.read_text())
+    cache = Path(project_env["MODELYARD_ENV_CACHE_DIR"])
+    assert Path(seen["prefix"]).parent == cache
+    assert seen["modelyard"] is False
+    (run,) = runs_of(client)
+    assert run.info.status == "FINISHED"
+    assert run.data.tag_dict["mlflow.project.env"] == "virtualenv"
+    again = modelyard("run", str(project), "--tracking-uri", tracking_db, env=env)
+    assert again.returncode == 0 and "building" not in again.stderr, again.stderr
 
 
 def test_concurrent_runs_build_the_environment_once(tmp_path: Path) -> None:
