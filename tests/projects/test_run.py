@@ -296,3 +296,40 @@ def test_python_api_cancel(project: Path, tmp_path: Path, tracking_db: str, clie
     assert submitted.get_status() == "KILLED"
     assert submitted.wait() is False
     assert client.get_run(submitted.run_id).info.status == "KILLED"
+
+
+def test_remote_path_parameter_is_downloaded_into_the_storage_dir(
+    modelyard, tmp_path: Path, tracking_db: str, client
+) -> None:
+    source = client.create_run("0", run_name="data")
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    client.log_artifact(source.info.run_id, str(data), "inputs")
+    client.set_terminated(source.info.run_id)
+    uri = f"runs:/{source.info.run_id}/inputs/data.csv"
+    reader = write_project(
+        tmp_path / "reader",
+        {
+            "MLproject": "entry_points:\n  main:\n    parameters: {data: path}\n"
+            "    command: 'python read.py {data}'\n",
+            "read.py": "import sys, modelyard\n"
+            "modelyard.set_tag('path', sys.argv[1])\n"
+            "modelyard.set_tag('content', open(sys.argv[1]).read())\n",
+        },
+    )
+    storage = tmp_path / "storage"
+    done = modelyard(
+        "run", str(reader), "-P", f"data={uri}", "--storage-dir", str(storage),
+        "--tracking-uri", tracking_db,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run = next(r for r in runs_of(client) if r.info.run_id != source.info.run_id)
+    assert run.data.param_dict == {"data": uri}
+    assert run.data.tag_dict["content"] == "a,b\n1,2\n"
+    assert run.data.tag_dict["path"].startswith(f"{storage}/data/")
+
+    missing = f"runs:/{source.info.run_id}/inputs/nope.csv"
+    failed = modelyard("run", str(reader), "-P", f"data={missing}", "--tracking-uri", tracking_db)
+    assert failed.returncode == 1
+    assert "Parameter 'data' must be an existing file or directory" in failed.stderr
+    assert len(runs_of(client)) == 2

@@ -186,7 +186,7 @@ def run_project(
                 tracking_uri=settings.tracking_uri,
             )
         except KeyboardInterrupt:
-            click.echo("modelyard: stopped; the run is marked KILLED.", err=True)
+            click.echo("modelyard: stopped.", err=True)
             sys.exit(KILLED_EXIT)
     status = submitted.get_status()
     if status == "KILLED":
