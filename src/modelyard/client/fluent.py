@@ -257,7 +257,9 @@ def start_run(
 
     With ``nested=True`` the new run is a child of the active one (tag ``mlflow.parentRunId``);
     without it, starting a run while another is active is an error. The new run gets the system
-    tags (user, source, git) and ``description`` as ``mlflow.note.content``.
+    tags (user, source, git) and ``description`` as ``mlflow.note.content``. With no ``run_id`` and
+    no active run, the run named by ``MODELYARD_RUN_ID`` (else ``MLFLOW_RUN_ID``) is resumed, once:
+    that is how code inside ``modelyard run`` continues the project's run.
     """
     with _state.lock:
         stack = _state.runs
