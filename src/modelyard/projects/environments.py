@@ -6,7 +6,8 @@ in that environment. Managers:
 * ``local``: the interpreter running modelyard (``python`` on the command's PATH is this one);
 * ``virtualenv`` / ``uv``: a virtual environment built from ``python_env.yaml`` (``python``,
   ``build_dependencies``, ``dependencies``) with uv when it is on PATH (``uv`` requires it), else
-  ``python -m venv`` and pip;
+  ``python -m venv --without-pip`` with this interpreter's pip installing into it (plain
+  ``python -m venv`` and its own pip when this pip is older than 22.3);
 * ``conda``: an environment built from ``conda.yaml`` with conda (it must be installed);
 * ``docker``: the project's ``docker_env`` image, run with docker (whose engine must be reachable).
 
@@ -250,12 +251,15 @@ def _virtualenv(spec: EnvSpec, manager: str, cache_dir: str) -> PreparedEnv:
         )
     env = read_python_env(spec.path)
     interpreter = find_python(env.python)
-    actual = subprocess.run(
-        [interpreter, "-c", "import sys; print(sys.version.split()[0])"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout.strip()
+    if interpreter == sys.executable:
+        actual = sys.version.split()[0]
+    else:
+        actual = subprocess.run(
+            [interpreter, "-c", "import sys; print(sys.version.split()[0])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
     project_dir = os.path.dirname(spec.path) if spec.path else os.getcwd()
     digest = spec_hash(
         {
