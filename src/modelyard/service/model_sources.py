@@ -8,7 +8,8 @@ is decoded repeatedly first, then:
 * ``runs:/<run_id>/<path>`` must name an existing run, agree with ``run_id`` when both are given, and
   is stored with ``storage_location`` = the run's artifact URI + path;
 * ``models:/m-<id>`` must name an existing logged model, agree with ``model_id``, and is stored with
-  ``storage_location`` = the logged model's artifact URI;
+  ``storage_location`` = the logged model's artifact URI (and ``run_id`` = its source run when
+  not given);
 * a local path (plain or ``file:``) is allowed only inside the local artifact directory of the run
   (``run_id``) or logged model (``model_id``) given with it, compared after resolving symlinks;
 * ``http(s)`` URLs must not name (or resolve to) a private, loopback or link-local address unless
@@ -142,7 +143,7 @@ def check_source(
         model = model or _existing_model(get_logged_model, target)
         if run_id and model.source_run_id and model.source_run_id != run_id:
             raise _refuse(f"logged model '{target}' was not produced by run '{run_id}'.")
-        return CheckedSource(source, run_id, target, model.artifact_uri)
+        return CheckedSource(source, run_id or model.source_run_id, target, model.artifact_uri)
 
     if scheme in ("", "file"):
         if decoded.startswith("//") or (
