@@ -14,34 +14,31 @@ database:
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from modelyard.entities import (
-    Activity,
     ActivityType,
-    Comment,
     ModelAlias,
     ModelVersion,
     PagedList,
     RegisteredModel,
     RegistryTag,
-    RequestStatus,
     Stage,
-    TransitionRequest,
 )
-from modelyard.errors import AlreadyExists, InvalidState, NotFound
+from modelyard.errors import AlreadyExists, NotFound
 from modelyard.search import parse_filter
 from modelyard.search.nodes import Comparator, Comparison, EntityType, OrderKey
 from modelyard.store.sql import tables as t
 from modelyard.store.sql.engine import translate_errors
 from modelyard.store.sql.paging import decode_page_token, encode_page_token
+from modelyard.store.sql.registry_workflow import RegistryWorkflow, now_ms, short
+from modelyard.store.sql.registry_workflow import log_activity as _log
 from modelyard.store.sql.search import (
     NullsLast,
     combine_clauses,
@@ -71,10 +68,6 @@ _MV_COLUMNS: dict[str, sa.Column[Any]] = {
 }
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _model_not_found(name: str) -> NotFound:
     return NotFound(f"Registered Model with name={name} not found", name=name)
 
@@ -85,7 +78,7 @@ def _version_not_found(name: str, version: int | str) -> NotFound:
     )
 
 
-class SqlRegistryStore:
+class SqlRegistryStore(RegistryWorkflow):
     """The registry over SQLAlchemy Core. Every write takes the acting user for the activity log."""
 
     def __init__(self, engine: Engine) -> None:
@@ -95,7 +88,7 @@ class SqlRegistryStore:
     def create_registered_model(
         self, name: str, tags: Sequence[RegistryTag], description: str | None, user_id: str
     ) -> RegisteredModel:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             exists = conn.execute(sa.select(rm.c.id).where(rm.c.name == name)).first()
             if exists is not None:
@@ -115,7 +108,7 @@ class SqlRegistryStore:
             return self._load_models(conn, [model_id])[0]
 
     def rename_registered_model(self, name: str, new_name: str, user_id: str) -> RegisteredModel:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             model_id = self._model_id(conn, name, lock=True)
             if new_name != name:
@@ -144,7 +137,7 @@ class SqlRegistryStore:
     def update_registered_model(
         self, name: str, description: str | None, user_id: str
     ) -> RegisteredModel:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             model_id = self._model_id(conn, name, lock=True)
             conn.execute(
@@ -165,7 +158,7 @@ class SqlRegistryStore:
             return self._load_models(conn, [model_id])[0]
 
     def delete_registered_model(self, name: str, user_id: str) -> None:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             model_id = self._model_id(conn, name, lock=True)
             versions = [
@@ -197,7 +190,7 @@ class SqlRegistryStore:
             return self._load_models(conn, [self._model_id(conn, name)])[0]
 
     def set_registered_model_tag(self, name: str, tag: RegistryTag, user_id: str) -> None:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             model_id = self._model_id(conn, name, lock=True)
             _write_tags(conn, t.registered_model_tags, {"model_id": model_id}, [tag])
@@ -210,11 +203,11 @@ class SqlRegistryStore:
                 ActivityType.REGISTERED_MODEL_TAG_SET,
                 user_id,
                 now,
-                system_comment=f"Tag '{tag.key}' set to '{_short(tag.value)}'.",
+                system_comment=f"Tag '{tag.key}' set to '{short(tag.value)}'.",
             )
 
     def delete_registered_model_tag(self, name: str, key: str, user_id: str) -> None:
-        now = _now_ms()
+        now = now_ms()
         tags = t.registered_model_tags
         with translate_errors(), self.engine.begin() as conn:
             model_id = self._model_id(conn, name, lock=True)
@@ -259,7 +252,7 @@ class SqlRegistryStore:
 
     # ============================================================== aliases
     def set_alias(self, name: str, alias: str, version: int, user_id: str) -> None:
-        now = _now_ms()
+        now = now_ms()
         aliases = t.registered_model_aliases
         with translate_errors(), self.engine.begin() as conn:
             model_id = self._model_id(conn, name, lock=True)
@@ -290,7 +283,7 @@ class SqlRegistryStore:
             )
 
     def delete_alias(self, name: str, alias: str, user_id: str) -> int:
-        now = _now_ms()
+        now = now_ms()
         aliases = t.registered_model_aliases
         with translate_errors(), self.engine.begin() as conn:
             model_id = self._model_id(conn, name, lock=True)
@@ -344,7 +337,7 @@ class SqlRegistryStore:
         model_id: str | None,
         storage_location: str | None,
     ) -> ModelVersion:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             rid = self._model_id(conn, name)
             # The UPDATE row-locks the model (PostgreSQL, MySQL): concurrent creators queue here.
@@ -383,14 +376,14 @@ class SqlRegistryStore:
                 user_id,
                 now,
                 to_stage=Stage.NONE.value,
-                system_comment=f"Version {version} created from {_short(source)}.",
+                system_comment=f"Version {version} created from {short(source)}.",
             )
             return self._load_versions(conn, [(rid, version)])[0]
 
     def update_model_version(
         self, name: str, version: int, description: str | None, user_id: str
     ) -> ModelVersion:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             rid = self._model_id(conn, name)
             self._require_version(conn, rid, name, version, lock=True)
@@ -428,7 +421,7 @@ class SqlRegistryStore:
             )
 
     def delete_model_version(self, name: str, version: int, user_id: str) -> None:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             rid = self._model_id(conn, name, lock=True)
             self._require_version(conn, rid, name, version)
@@ -455,7 +448,7 @@ class SqlRegistryStore:
     def set_model_version_tag(
         self, name: str, version: int, tag: RegistryTag, user_id: str
     ) -> None:
-        now = _now_ms()
+        now = now_ms()
         with translate_errors(), self.engine.begin() as conn:
             rid = self._model_id(conn, name)
             self._require_version(conn, rid, name, version, lock=True)
@@ -469,11 +462,11 @@ class SqlRegistryStore:
                 ActivityType.MODEL_VERSION_TAG_SET,
                 user_id,
                 now,
-                system_comment=f"Tag '{tag.key}' set to '{_short(tag.value)}'.",
+                system_comment=f"Tag '{tag.key}' set to '{short(tag.value)}'.",
             )
 
     def delete_model_version_tag(self, name: str, version: int, key: str, user_id: str) -> None:
-        now = _now_ms()
+        now = now_ms()
         tags = t.model_version_tags
         with translate_errors(), self.engine.begin() as conn:
             rid = self._model_id(conn, name)
@@ -515,290 +508,6 @@ class SqlRegistryStore:
             more = len(keys) > max_results
             versions = self._load_versions(conn, keys[:max_results])
         return PagedList(versions, encode_page_token(offset + max_results) if more else None)
-
-    # ============================================================== transition requests
-    def create_transition_request(
-        self,
-        name: str,
-        version: int,
-        to_stage: str,
-        user_id: str,
-        comment: str | None,
-        archive_existing_versions: bool,
-    ) -> TransitionRequest:
-        now = _now_ms()
-        tr = t.transition_requests
-        with translate_errors(), self.engine.begin() as conn:
-            rid = self._model_id(conn, name, lock=True)
-            current = self._require_version(conn, rid, name, version)
-            if current == to_stage:
-                raise InvalidState(
-                    f"Model version (name={name}, version={version}) is already in stage "
-                    f"'{to_stage}'.",
-                    name=name,
-                )
-            pending = conn.execute(
-                sa.select(tr.c.id).where(
-                    tr.c.model_id == rid,
-                    tr.c.version == version,
-                    tr.c.to_stage == to_stage,
-                    tr.c.status == RequestStatus.PENDING.value,
-                )
-            ).first()
-            if pending is not None:
-                raise AlreadyExists(
-                    f"A pending request to move model version (name={name}, version={version}) "
-                    f"to '{to_stage}' already exists (id {pending.id}).",
-                    name=name,
-                )
-            request_id = conn.execute(
-                tr.insert().values(
-                    model_id=rid,
-                    version=version,
-                    to_stage=to_stage,
-                    user_id=user_id,
-                    comment=comment,
-                    archive_existing_versions=archive_existing_versions,
-                    creation_timestamp=now,
-                    status=RequestStatus.PENDING.value,
-                )
-            ).inserted_primary_key[0]
-            _log(
-                conn,
-                rid,
-                name,
-                version,
-                ActivityType.REQUESTED_TRANSITION,
-                user_id,
-                now,
-                from_stage=current,
-                to_stage=to_stage,
-                comment=comment,
-            )
-            return self._load_requests(conn, tr.c.id == request_id, {rid: name})[0]
-
-    def get_transition_request(self, request_id: int) -> TransitionRequest:
-        tr = t.transition_requests
-        with translate_errors(), self.engine.connect() as conn:
-            found = self._load_requests(conn, tr.c.id == request_id)
-        if not found:
-            raise NotFound(f"Transition request {request_id} not found.", request_id=request_id)
-        return found[0]
-
-    def list_transition_requests(
-        self, name: str, version: int | None, status: str | None
-    ) -> list[TransitionRequest]:
-        tr = t.transition_requests
-        with translate_errors(), self.engine.connect() as conn:
-            rid = self._model_id(conn, name)
-            where = [tr.c.model_id == rid]
-            if version is not None:
-                self._require_version(conn, rid, name, version)
-                where.append(tr.c.version == version)
-            if status is not None:
-                where.append(tr.c.status == status)
-            return self._load_requests(conn, sa.and_(*where), {rid: name})
-
-    def resolve_transition_request(
-        self,
-        request_id: int,
-        status: str,
-        user_id: str,
-        comment: str | None,
-    ) -> tuple[TransitionRequest, ModelVersion | None, list[ModelVersion]]:
-        """Approve (and perform), reject or cancel a pending request.
-
-        Returns the request, the moved version (approvals only) and the versions archived on the way.
-        """
-        now = _now_ms()
-        tr = t.transition_requests
-        with translate_errors(), self.engine.begin() as conn:
-            row = conn.execute(sa.select(tr).where(tr.c.id == request_id)).first()
-            if row is None:
-                raise NotFound(f"Transition request {request_id} not found.", request_id=request_id)
-            name = conn.execute(sa.select(rm.c.name).where(rm.c.id == row.model_id)).scalar_one()
-            self._model_id(conn, name, lock=True)
-            if row.status != RequestStatus.PENDING.value:
-                raise InvalidState(
-                    f"Transition request {request_id} is already {row.status.lower()}.",
-                    request_id=request_id,
-                )
-            changed = conn.execute(
-                tr.update()
-                .where(tr.c.id == request_id, tr.c.status == RequestStatus.PENDING.value)
-                .values(
-                    status=status,
-                    resolved_by=user_id,
-                    resolved_timestamp=now,
-                    resolution_comment=comment,
-                )
-            ).rowcount
-            if not changed:  # pragma: no cover - the model row lock orders resolvers
-                raise InvalidState(f"Transition request {request_id} was resolved meanwhile.")
-            current = self._require_version(conn, row.model_id, name, row.version)
-            kind = {
-                RequestStatus.APPROVED.value: ActivityType.APPROVED_REQUEST,
-                RequestStatus.REJECTED.value: ActivityType.REJECTED_REQUEST,
-                RequestStatus.CANCELLED.value: ActivityType.CANCELLED_REQUEST,
-            }[status]
-            _log(
-                conn,
-                row.model_id,
-                name,
-                row.version,
-                kind,
-                user_id,
-                now,
-                from_stage=current,
-                to_stage=row.to_stage,
-                comment=comment,
-                system_comment=f"Request {request_id} by {row.user_id}.",
-            )
-            moved: ModelVersion | None = None
-            archived: list[ModelVersion] = []
-            if status == RequestStatus.APPROVED.value:
-                moved, archived = self._transition(
-                    conn,
-                    row.model_id,
-                    name,
-                    row.version,
-                    row.to_stage,
-                    bool(row.archive_existing_versions),
-                    user_id,
-                    comment,
-                )
-            request = self._load_requests(conn, tr.c.id == request_id, {row.model_id: name})[0]
-            return request, moved, archived
-
-    def set_request_archive(self, request_id: int, archive_existing_versions: bool) -> None:
-        """Change whether approving a pending request archives the versions already in its stage."""
-        tr = t.transition_requests
-        with translate_errors(), self.engine.begin() as conn:
-            conn.execute(
-                tr.update()
-                .where(tr.c.id == request_id, tr.c.status == RequestStatus.PENDING.value)
-                .values(archive_existing_versions=archive_existing_versions)
-            )
-
-    def has_approved_request(self, name: str, version: int, to_stage: str) -> bool:
-        tr = t.transition_requests
-        with translate_errors(), self.engine.connect() as conn:
-            rid = self._model_id(conn, name)
-            return (
-                conn.execute(
-                    sa.select(tr.c.id).where(
-                        tr.c.model_id == rid,
-                        tr.c.version == version,
-                        tr.c.to_stage == to_stage,
-                        tr.c.status == RequestStatus.APPROVED.value,
-                    )
-                ).first()
-                is not None
-            )
-
-    # ============================================================== comments
-    def create_comment(self, name: str, version: int, comment: str, user_id: str) -> Comment:
-        now = _now_ms()
-        c = t.model_version_comments
-        with translate_errors(), self.engine.begin() as conn:
-            rid = self._model_id(conn, name)
-            self._require_version(conn, rid, name, version)
-            comment_id = conn.execute(
-                c.insert().values(
-                    model_id=rid,
-                    version=version,
-                    user_id=user_id,
-                    comment=comment,
-                    creation_timestamp=now,
-                    last_updated_timestamp=now,
-                )
-            ).inserted_primary_key[0]
-            _log(conn, rid, name, version, ActivityType.NEW_COMMENT, user_id, now, comment=comment)
-            return self._load_comments(conn, c.c.id == comment_id, {rid: name})[0]
-
-    def update_comment(self, comment_id: int, comment: str, user_id: str) -> Comment:
-        now = _now_ms()
-        c = t.model_version_comments
-        with translate_errors(), self.engine.begin() as conn:
-            row, name = self._comment_row(conn, comment_id)
-            conn.execute(
-                c.update()
-                .where(c.c.id == comment_id)
-                .values(comment=comment, last_updated_timestamp=now)
-            )
-            _log(
-                conn,
-                row.model_id,
-                name,
-                row.version,
-                ActivityType.COMMENT_UPDATED,
-                user_id,
-                now,
-                comment=comment,
-                system_comment=f"Comment {comment_id} edited.",
-            )
-            return self._load_comments(conn, c.c.id == comment_id, {row.model_id: name})[0]
-
-    def get_comment(self, comment_id: int) -> Comment:
-        c = t.model_version_comments
-        with translate_errors(), self.engine.connect() as conn:
-            found = self._load_comments(conn, c.c.id == comment_id)
-        if not found:
-            raise NotFound(f"Comment {comment_id} not found.", comment_id=comment_id)
-        return found[0]
-
-    def delete_comment(self, comment_id: int, user_id: str) -> Comment:
-        now = _now_ms()
-        c = t.model_version_comments
-        with translate_errors(), self.engine.begin() as conn:
-            row, name = self._comment_row(conn, comment_id)
-            gone = self._load_comments(conn, c.c.id == comment_id, {row.model_id: name})[0]
-            conn.execute(c.delete().where(c.c.id == comment_id))
-            _log(
-                conn,
-                row.model_id,
-                name,
-                row.version,
-                ActivityType.COMMENT_DELETED,
-                user_id,
-                now,
-                system_comment=f"Comment {comment_id} by {row.user_id} deleted.",
-            )
-            return gone
-
-    def list_comments(self, name: str, version: int) -> list[Comment]:
-        c = t.model_version_comments
-        with translate_errors(), self.engine.connect() as conn:
-            rid = self._model_id(conn, name)
-            self._require_version(conn, rid, name, version)
-            return self._load_comments(
-                conn, sa.and_(c.c.model_id == rid, c.c.version == version), {rid: name}
-            )
-
-    # ============================================================== activity log
-    def list_activities(self, name: str, version: int | None) -> list[Activity]:
-        a = t.registry_activities
-        with translate_errors(), self.engine.connect() as conn:
-            rid = self._model_id(conn, name)
-            where = [a.c.model_id == rid]
-            if version is not None:
-                where.append(a.c.version == version)
-            rows = conn.execute(sa.select(a).where(*where).order_by(a.c.id)).all()
-        return [
-            Activity(
-                id=str(r.id),
-                name=r.model_name,
-                activity_type=r.activity_type,
-                user_id=r.user_id,
-                creation_timestamp=r.creation_timestamp,
-                version=None if r.version is None else str(r.version),
-                from_stage=r.from_stage,
-                to_stage=r.to_stage,
-                comment=r.comment,
-                system_comment=r.system_comment,
-            )
-            for r in rows
-        ]
 
     # ============================================================== helpers
     def _model_id(self, conn: Connection, name: str, *, lock: bool = False) -> int:
@@ -845,7 +554,7 @@ class SqlRegistryStore:
         user_id: str,
         comment: str | None,
     ) -> tuple[ModelVersion, list[ModelVersion]]:
-        now = _now_ms()
+        now = now_ms()
         before = self._require_version(conn, model_id, name, version)
         archived: list[int] = []
         if archive_existing and stage in (Stage.STAGING.value, Stage.PRODUCTION.value):
@@ -901,14 +610,6 @@ class SqlRegistryStore:
         )
         return loaded[0], loaded[1:]
 
-    def _comment_row(self, conn: Connection, comment_id: int) -> tuple[Row[Any], str]:
-        c = t.model_version_comments
-        row = conn.execute(sa.select(c).where(c.c.id == comment_id)).first()
-        if row is None:
-            raise NotFound(f"Comment {comment_id} not found.", comment_id=comment_id)
-        name = conn.execute(sa.select(rm.c.name).where(rm.c.id == row.model_id)).scalar_one()
-        return row, str(name)
-
     def _names(self, conn: Connection, model_ids: Sequence[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         ids = sorted(set(model_ids))
@@ -918,55 +619,6 @@ class SqlRegistryStore:
             ):
                 out[int(model_id)] = str(name)
         return out
-
-    def _load_requests(
-        self,
-        conn: Connection,
-        where: ColumnElement[bool],
-        names: dict[int, str] | None = None,
-    ) -> list[TransitionRequest]:
-        tr = t.transition_requests
-        rows = conn.execute(sa.select(tr).where(where).order_by(tr.c.id)).all()
-        names = names if names is not None else self._names(conn, [r.model_id for r in rows])
-        return [
-            TransitionRequest(
-                id=str(r.id),
-                name=names[r.model_id],
-                version=str(r.version),
-                to_stage=r.to_stage,
-                user_id=r.user_id,
-                creation_timestamp=r.creation_timestamp,
-                status=r.status,
-                comment=r.comment,
-                archive_existing_versions=bool(r.archive_existing_versions),
-                resolved_by=r.resolved_by,
-                resolved_timestamp=r.resolved_timestamp,
-                resolution_comment=r.resolution_comment,
-            )
-            for r in rows
-        ]
-
-    def _load_comments(
-        self,
-        conn: Connection,
-        where: ColumnElement[bool],
-        names: dict[int, str] | None = None,
-    ) -> list[Comment]:
-        c = t.model_version_comments
-        rows = conn.execute(sa.select(c).where(where).order_by(c.c.id)).all()
-        names = names if names is not None else self._names(conn, [r.model_id for r in rows])
-        return [
-            Comment(
-                id=str(r.id),
-                name=names[r.model_id],
-                version=str(r.version),
-                user_id=r.user_id,
-                comment=r.comment,
-                creation_timestamp=r.creation_timestamp,
-                last_updated_timestamp=r.last_updated_timestamp,
-            )
-            for r in rows
-        ]
 
     def _load_versions(
         self, conn: Connection, keys: Sequence[tuple[int, int]]
@@ -1081,45 +733,11 @@ class SqlRegistryStore:
         ]
 
 
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _write_tags(
     conn: Connection, table: sa.Table, owner: dict[str, Any], tags: Sequence[RegistryTag]
 ) -> None:
     rows = [{**owner, "key": k, "value": v} for k, v in {x.key: x.value for x in tags}.items()]
     upsert(conn, table, rows, keys=(*owner, "key"), update=("value",))
-
-
-def _log(
-    conn: Connection,
-    model_id: int,
-    name: str,
-    version: int | None,
-    kind: ActivityType,
-    user_id: str,
-    now: int,
-    *,
-    from_stage: str | None = None,
-    to_stage: str | None = None,
-    comment: str | None = None,
-    system_comment: str | None = None,
-) -> None:
-    conn.execute(
-        t.registry_activities.insert().values(
-            model_id=model_id,
-            model_name=name,
-            version=version,
-            activity_type=kind.value,
-            user_id=user_id,
-            creation_timestamp=now,
-            from_stage=from_stage,
-            to_stage=to_stage,
-            comment=comment,
-            system_comment=system_comment,
-        )
-    )
 
 
 # -- search ------------------------------------------------------------------------------------------
