@@ -1,17 +1,29 @@
-"""``modelyard.pyfunc``: save custom Python models and load any model as a generic function.
+"""``modelyard.pyfunc``: save and log custom Python models; load any model as a generic function.
 
-import modelyard.pyfunc
+    import modelyard.pyfunc
 
-modelyard.pyfunc.save_model("model", python_model=MyModel(), artifacts={"knn": "knn.skops"})
-model = modelyard.pyfunc.load_model("model")
-model.predict(frame, params={"k": 5})
+    modelyard.pyfunc.save_model("model", python_model="recommender.py", artifacts={...})
+    info = modelyard.pyfunc.log_model(name="model", python_model="recommender.py")
+    model = modelyard.pyfunc.load_model(info.model_uri)          # runs:/<run_id>/model
+    model.predict(frame, params={"k": 5})
+
+This module sits above both :mod:`modelyard.models` (which knows nothing about tracking) and the
+client: ``log_model`` and ``load_model`` of ``runs:/``, ``models:/`` and store URIs import the
+client only when they are called.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+from modelyard.errors import InvalidInput
 from modelyard.models import pyfunc as _pyfunc
 from modelyard.models.flavors.python_model import (
     FunctionModel,
@@ -20,28 +32,151 @@ from modelyard.models.flavors.python_model import (
     save_model,
     set_model,
 )
+from modelyard.models.manifest import Model, ModelInfo
 from modelyard.models.pyfunc import PyFuncModel
 from modelyard.models.signature import infer_signature
 
+#: Run tag where MLflow 2.x records each model logged to a run (its MLmodel as JSON).
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+_NAME = re.compile(r"^[\w\-. ]+(/[\w\-. ]+)*$")
+
+
+def resolve_model_uri(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> str:
+    """A local directory holding the model ``model_uri`` names, downloading it if needed.
+
+    Local paths and ``file://`` URIs are used in place. ``runs:/<run_id>/<path>``, ``models:/...``
+    and artifact store URIs (``s3://``, ``mlflow-artifacts:/``, ...) are downloaded through the
+    tracking client of the current tracking URI, into ``dst_path`` or a new temporary directory.
+    """
+    text = os.fspath(model_uri)
+    scheme = urlparse(text).scheme.lower()
+    if len(scheme) <= 1 or scheme == "file":
+        return text
+    from modelyard.client import fluent
+    from modelyard.client.tracking import ModelyardClient
+
+    target = dst_path or tempfile.mkdtemp(prefix="modelyard-model-")
+    with ModelyardClient(fluent.get_tracking_uri()) as client:
+        source = client.get_model_download_uri(text) if scheme == "models" else text
+        return str(client.download_artifacts(artifact_uri=source, dst_path=target))
+
+
+def log_model_with(
+    save: Callable[[Path], Model],
+    name: str,
+    *,
+    run_id: str | None = None,
+    registered_model_name: str | None = None,
+) -> ModelInfo:
+    """Save a model with ``save(local_dir)`` and upload it to the run as ``name``.
+
+    Uses the active run (one is started if none is active) unless ``run_id`` is given; records the
+    model in the run tag ``mlflow.log-model.history`` as MLflow 2.x does; registers it as a new
+    version of ``registered_model_name`` when given.
+    """
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name.split("/"):
+        raise InvalidInput(
+            f"Invalid model name {name!r}: use letters, digits, '-', '_', '.' and '/'."
+        )
+    from modelyard.client import fluent
+
+    if run_id is None:
+        run = fluent.active_run() or fluent.start_run()
+        run_id = run.run_id
+    with tempfile.TemporaryDirectory(prefix="modelyard-log-model-") as tmp:
+        local = Path(tmp) / "model"
+        manifest = save(local)
+        manifest.run_id = run_id
+        manifest.artifact_path = name
+        manifest.save(local)
+        fluent.log_artifacts(str(local), artifact_path=name, run_id=run_id)
+    _append_history(fluent, run_id, manifest)
+    model_uri = f"runs:/{run_id}/{name}"
+    version = None
+    if registered_model_name is not None:
+        version = str(fluent.register_model(model_uri, registered_model_name).version)
+    return ModelInfo(
+        model_uri=model_uri,
+        run_id=run_id,
+        artifact_path=name,
+        model_uuid=manifest.model_uuid,
+        utc_time_created=manifest.utc_time_created,
+        flavors=manifest.flavors,
+        signature=manifest.signature,
+        metadata=manifest.metadata,
+        registered_model_version=version,
+    )
+
+
+def _append_history(fluent: Any, run_id: str, manifest: Model) -> None:
+    from modelyard.client.tracking import ModelyardClient
+
+    with ModelyardClient(fluent.get_tracking_uri()) as client:
+        previous = client.get_run(run_id).data.tag_dict.get(LOG_MODEL_HISTORY_TAG)
+        try:
+            history = json.loads(previous) if previous else []
+        except ValueError:
+            history = []
+        entry = manifest.to_dict()
+        entry.pop("saved_input_example_info", None)
+        history.append(entry)
+        client.set_tag(run_id, LOG_MODEL_HISTORY_TAG, json.dumps(history), synchronous=True)
+
+
+def model_name(name: str | None, artifact_path: str | None) -> str:
+    """MLflow 3's ``name`` or MLflow 2's ``artifact_path`` (default ``model``)."""
+    if name is not None and artifact_path is not None:
+        raise InvalidInput("Pass name or artifact_path, not both.")
+    return name or artifact_path or "model"
+
+
+def log_model(
+    name: str | None = None,
+    python_model: Any = None,
+    *,
+    artifact_path: str | None = None,
+    registered_model_name: str | None = None,
+    run_id: str | None = None,
+    **options: Any,
+) -> ModelInfo:
+    """Save a custom Python model (as :func:`save_model` does) into the active run as ``name``."""
+    return log_model_with(
+        lambda path: save_model(path, python_model=python_model, **options),
+        model_name(name, artifact_path),
+        run_id=run_id,
+        registered_model_name=registered_model_name,
+    )
+
 
 def load_model(
-    model_uri: str | os.PathLike[str], *, allow_pickle: bool | None = None, **options: Any
+    model_uri: str | os.PathLike[str],
+    *,
+    dst_path: str | None = None,
+    allow_pickle: bool | None = None,
+    **options: Any,
 ) -> PyFuncModel:
-    """Load a model from a local path or ``file://`` URI as a :class:`PyFuncModel`.
+    """Load a model as a :class:`PyFuncModel` from a path or a ``file://``, ``runs:/``,
+    ``models:/`` or artifact store URI.
 
     ``allow_pickle=True`` (or ``MODELYARD_ALLOW_PICKLE=true``) opts in to models stored with
     pickle; trust the source first.
     """
-    return _pyfunc.load_model(model_uri, allow_pickle=allow_pickle, **options)
+    local = resolve_model_uri(model_uri, dst_path)
+    return _pyfunc.load_model(local, allow_pickle=allow_pickle, **options)
 
 
 __all__ = [
+    "LOG_MODEL_HISTORY_TAG",
     "FunctionModel",
+    "ModelInfo",
     "PyFuncModel",
     "PythonModel",
     "PythonModelContext",
     "infer_signature",
     "load_model",
+    "log_model",
+    "log_model_with",
+    "resolve_model_uri",
     "save_model",
     "set_model",
 ]

@@ -1,9 +1,10 @@
-"""``modelyard.pytorch``: save and load PyTorch modules (CPU) and state dicts.
+"""``modelyard.pytorch``: save, log and load PyTorch modules (CPU) and state dicts.
 
 import modelyard.pytorch
 
 modelyard.pytorch.save_model(net, "model", input_example=x)   # torch.export, no pickle
-net = modelyard.pytorch.load_model("model")
+info = modelyard.pytorch.log_model(net, name="model", input_example=x)
+net = modelyard.pytorch.load_model(info.model_uri)
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import os
 from typing import Any
 
 from modelyard.models.flavors.pytorch import FLAVOR, load_state_dict, save_state_dict
-from modelyard.models.manifest import Model
+from modelyard.models.manifest import Model, ModelInfo
 from modelyard.models.pyfunc import load_flavor
+from modelyard.pyfunc import log_model_with, model_name, resolve_model_uri
 
 
 def save_model(pytorch_model: Any, path: str | os.PathLike[str], **options: Any) -> Model:
@@ -26,9 +28,32 @@ def save_model(pytorch_model: Any, path: str | os.PathLike[str], **options: Any)
     return FLAVOR.save(path, pytorch_model, **options)
 
 
-def load_model(model_uri: str | os.PathLike[str], *, allow_pickle: bool | None = None) -> Any:
-    """The ``torch.nn.Module`` saved at ``model_uri`` (a local path or ``file://`` URI)."""
-    return load_flavor("pytorch", model_uri, allow_pickle=allow_pickle)
+def log_model(
+    pytorch_model: Any,
+    name: str | None = None,
+    *,
+    artifact_path: str | None = None,
+    registered_model_name: str | None = None,
+    run_id: str | None = None,
+    **options: Any,
+) -> ModelInfo:
+    """Save ``pytorch_model`` into the active run (or ``run_id``) as ``name``; options as :func:`save_model`."""
+    return log_model_with(
+        lambda path: FLAVOR.save(path, pytorch_model, **options),
+        model_name(name, artifact_path),
+        run_id=run_id,
+        registered_model_name=registered_model_name,
+    )
 
 
-__all__ = ["load_model", "load_state_dict", "save_model", "save_state_dict"]
+def load_model(
+    model_uri: str | os.PathLike[str],
+    *,
+    dst_path: str | None = None,
+    allow_pickle: bool | None = None,
+) -> Any:
+    """The ``torch.nn.Module`` at ``model_uri``: a path or a ``file://``, ``runs:/`` or ``models:/`` URI."""
+    return load_flavor("pytorch", resolve_model_uri(model_uri, dst_path), allow_pickle=allow_pickle)
+
+
+__all__ = ["load_model", "load_state_dict", "log_model", "save_model", "save_state_dict"]

@@ -181,6 +181,21 @@ class Model:
         return file
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``log_model`` returns: where the model went and what its manifest says."""
+
+    model_uri: str
+    run_id: str
+    artifact_path: str
+    model_uuid: str
+    utc_time_created: str
+    flavors: dict[str, dict[str, Any]]
+    signature: ModelSignature | None
+    metadata: dict[str, Any] | None
+    registered_model_version: str | None = None
+
+
 def directory_size(path: str | os.PathLike[str]) -> int:
     """Total size in bytes of the files under ``path``."""
     total = 0
@@ -190,4 +205,11 @@ def directory_size(path: str | os.PathLike[str]) -> int:
     return total
 
 
-__all__ = ["MLFLOW_FORMAT_VERSION", "MLMODEL_FILE", "PYFUNC", "Model", "directory_size"]
+__all__ = [
+    "MLFLOW_FORMAT_VERSION",
+    "MLMODEL_FILE",
+    "PYFUNC",
+    "Model",
+    "ModelInfo",
+    "directory_size",
+]
