@@ -33,6 +33,15 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@ $(STAMP_ALL)
 
+# The UI tests drive headless Chromium from Debian (Playwright never downloads a browser here).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && apt-get install -y -q chromium; \
+	else \
+		echo "The UI tests need Chromium at $(CHROMIUM): run 'sudo apt-get install -y chromium'"; \
+	fi
+
 install: $(STAMP_ALL)
 
 dev: $(STAMP_DEV)
@@ -41,7 +50,7 @@ demo: $(STAMP_ALL)
 	$(BIN)/python examples/quickstart.py --tracking-uri $(DEMO_URI)
 	$(BIN)/modelyard server --backend-store-uri $(DEMO_URI) --host 127.0.0.1 --port 5000
 
-test: $(STAMP_DEV)
+test: $(STAMP_DEV) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)
