@@ -218,6 +218,21 @@ def test_a_taken_port_is_one_line_and_starts_nothing(tmp_path):
     assert not (tmp_path / "served.db").exists()  # refused before migrating anything
 
 
+def test_a_failed_migration_is_one_line_and_starts_no_worker(tmp_path):
+    """The schema is migrated in a forked child beside the imports; its error comes back as one line."""
+    argv = _argv(tmp_path, free_port(), workers=2)
+    argv[argv.index("--backend-store-uri") + 1] = "postgresql://postgres:pw@127.0.0.1:1/nowhere"
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=WAIT_S
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Error: postgresql://postgres:***@127.0.0.1:1/nowhere: "
+        "The database cannot be reached or refused the operation."
+    ]
+    assert "Started worker" not in done.stdout + done.stderr
+
+
 # --------------------------------------------------------------------------- the Supervisor itself
 _SUPERVISED = textwrap.dedent(
     """

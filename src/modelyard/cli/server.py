@@ -8,7 +8,11 @@ settings and builds its own app with :func:`modelyard.server.app.create_app`.
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import threading
+import traceback
+from collections.abc import Callable
 
 import click
 
@@ -121,9 +125,11 @@ def server(
     # Bound before migrating anything: a taken port fails at once, and early clients queue.
     sock = _bind(settings.host, settings.port)
     try:
-        _upgrade(settings.backend_store_uri)  # once, here, so that workers never race
-        _unmute_library_logs()  # the CLI silenced them for its one-line errors; a server should log
+        # Migrate once, before any worker starts, so that workers never race; beside the imports.
+        migrated = _upgrade_beside(settings.backend_store_uri)
         pre_fork.preload(log_level)  # import what workers need once, before the fork
+        migrated()
+        _unmute_library_logs()  # the CLI silenced them for its one-line errors; a server should log
         click.echo(
             f"modelyard server on http://{_url_host(settings.host)}:{settings.port} "
             f"({settings.workers} worker(s), {redact_uri(settings.backend_store_uri)})",
@@ -184,6 +190,44 @@ def upgrade(uri: str) -> None:
         click.echo(f"Created the modelyard schema in {where} (revision {after}).")
     else:
         click.echo(f"Migrated {where} from revision {before} to {after}.")
+
+
+def _upgrade_beside(uri: str) -> Callable[[], None]:
+    """Start migrating ``uri`` in a forked child while this process imports the app.
+
+    Returns the function that waits for the child and raises its one-line error. A process that
+    already runs other threads (a test runner, say) must not fork: it migrates here and now.
+    """
+    import modelyard.store.sql  # noqa: F401  (SQLAlchemy is loaded once, for both processes)
+
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        _upgrade(uri)
+        return lambda: None
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child, which leaves with os._exit
+        os.close(read_fd)
+        code = 1
+        try:
+            _upgrade(uri)
+            code = 0
+        except click.ClickException as exc:
+            os.write(write_fd, exc.message.encode("utf-8", "replace"))
+        except BaseException:
+            traceback.print_exc()  # a bug, not a database problem: show where
+            os.write(write_fd, b"migrating the database failed (see the traceback above)")
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+
+    def wait() -> None:
+        with os.fdopen(read_fd, "rb") as pipe:
+            message = pipe.read().decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise click.ClickException(message or "migrating the database failed")
+
+    return wait
 
 
 def _upgrade(uri: str) -> tuple[str | None, str]:
