@@ -118,7 +118,49 @@ def seed(app: Any) -> Seeded:
         ),
     )
     svc.set_tag(out.long_run, RunTag("mlflow.source.git.commit", "0123abcd" * 5))
+    write_artifacts(app, svc.get_run(out.long_run).info.artifact_uri)
     return out
+
+
+MLMODEL = """\
+artifact_path: model
+flavors:
+  python_function:
+    loader_module: modelyard.sklearn
+    python_version: 3.11.9
+  sklearn:
+    serialization_format: skops
+    sklearn_version: 1.5.0
+model_uuid: 5d0f1c9a2b7e4f33a1c2d3e4f5a6b7c8
+run_id: 0123456789abcdef0123456789abcdef
+signature:
+  inputs: '[{"type": "double", "name": "sepal <length>", "required": true}, {"type": "string",
+    "name": "species", "required": false}]'
+  outputs: '[{"type": "long", "required": true}]'
+utc_time_created: '2026-12-01 10:00:00.000000'
+"""
+
+
+def write_artifacts(app: Any, artifact_uri: str) -> None:
+    """Files of every previewable kind, written through the server's own artifact store."""
+    import io
+
+    from PIL import Image
+
+    image = io.BytesIO()
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(image, format="PNG")
+    files = {
+        "notes.txt": b"plain <b>text</b>\n",
+        "config/params.json": b'{"lr": 0.1, "layers": [64, 32]}',
+        "config/env.yaml": b"name: demo\nchannels: [defaults]\n",
+        "data/sample.csv": b"x,y,label\n1,2,<a>\n3,4,b\n",
+        "plots/curve.png": image.getvalue(),
+        "model/MLmodel": MLMODEL.encode(),
+        "model/model.skops": bytes(range(256)),
+    }
+    store, base = app.state.artifacts.resolve(artifact_uri, "")
+    for path, data in files.items():
+        store.write(f"{base}/{path}" if base else path, [data])
 
 
 @pytest.fixture(scope="session")

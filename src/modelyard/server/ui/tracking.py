@@ -17,6 +17,7 @@ from starlette.responses import Response
 from modelyard.entities import RunTag, ViewType
 from modelyard.errors import InvalidInput, ModelyardError
 from modelyard.server.responses import OrjsonResponse
+from modelyard.server.ui.artifacts import browse
 from modelyard.server.ui.markdown import render_markdown
 from modelyard.server.ui.pages import error_page, query_list, read_form, redirect, render
 from modelyard.service.tracking import NOTE_TAG, PARENT_RUN_TAG, TrackingService
@@ -367,6 +368,12 @@ def run_page(request: Request, run_id: str) -> Response:
         chart_data={"runs": [{"id": info.run_id, "name": info.run_name}], "keys": chosen},
         form_error=request.query_params.get("error"),
         editing=request.query_params.get("edit") == "note",
+        artifacts=browse(
+            request.app.state.artifacts,
+            run,
+            request.query_params.get("apath", ""),
+            request.query_params.get("artifact", ""),
+        ),
     )
 
 
