@@ -105,6 +105,43 @@ ROWS = (
         False,
         100.0,
     ),
+    Row(
+        "Artifact proxy: one 1 GiB file up, streamed PUT (MiB/s)",
+        "artifact_upload",
+        "artifact_upload",
+        True,
+        1.0,
+    ),
+    Row(
+        "Artifact proxy: that file down, streamed GET (MiB/s)",
+        "artifact_download",
+        "artifact_download",
+        True,
+        1.0,
+    ),
+    Row(
+        "Artifact proxy: 1,000 files of 4 KiB up from 8 threads (files/s)",
+        "small_upload",
+        "small_upload",
+        True,
+        3.0,
+    ),
+    Row(
+        "Artifact proxy: those files down from 8 threads (files/s)",
+        "small_download",
+        "small_download",
+        True,
+        3.0,
+    ),
+    Row(
+        "Artifact proxy: largest peak RSS of a server process after the transfers (MB)",
+        "artifact_peak_rss",
+        "artifact_peak_rss",
+        False,
+        None,
+        ("value", 200.0),
+        "< 200 MB",
+    ),
 )
 
 

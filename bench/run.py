@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
+import artifacts
 import clients
 import report
 import workload
@@ -45,6 +46,7 @@ SCENARIOS = (
     "search",
     "history",
     "fluent",
+    "artifacts",
 )
 
 
@@ -111,6 +113,21 @@ def _rest_scenarios(server: Server, sizes: Sizes, chosen: set[str], out: dict[st
         ms = _attempt(
             out, ["history", "history_ingest"], lambda: workload.metric_history(port, sizes)
         )
+        for key, m in (ms or {}).items():
+            _record(out, key, m)
+    if "artifacts" in chosen:
+        big_mib, small_files = artifacts.scaled(sizes)
+        print(
+            f"  artifact proxy: one {big_mib} MiB file, {small_files:,} small files ...", flush=True
+        )
+        keys = [
+            "artifact_upload",
+            "artifact_download",
+            "small_upload",
+            "small_download",
+            "artifact_peak_rss",
+        ]
+        ms = _attempt(out, keys, lambda: artifacts.measure(server, sizes))
         for key, m in (ms or {}).items():
             _record(out, key, m)
     if "fluent" in chosen:

@@ -47,6 +47,8 @@ PRESIGNED_UNSUPPORTED = (
 )
 REGISTRY_MISSING = "The model registry is not available on this server yet, so there are no model version artifacts to download."
 UPLOAD_BLOCK = 1 << 20
+#: Blocks of a request body read ahead of the store's writing (bounds an upload's memory).
+UPLOAD_READ_AHEAD = 4
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 #: Types a browser could run or render as a page are sent as plain text (they download anyway).
 _ACTIVE_TYPES = frozenset(
@@ -103,7 +105,7 @@ async def proxy_upload(request: Request) -> Response:
     store = _artifacts(request).require_proxy()
     path = _path_param(request, allow_root=False)
     try:
-        await run_in_threadpool(store.write, path, _body_blocks(request))
+        await write_streamed(store, path, request)
     except ClientDisconnect:
         # The client went away mid-upload; the store kept the old file. Nobody reads this answer.
         return error_response("BAD_REQUEST", "The upload was cut off before its end.", 400)
@@ -388,33 +390,57 @@ def _file_json(path: str, is_dir: bool, file_size: int | None) -> dict[str, Any]
     return entry
 
 
-def _body_blocks(request: Request) -> Iterator[bytes]:
-    """The request body as blocks of about 1 MiB, pulled from the event loop by a worker thread."""
-    stream = request.stream().__aiter__()
-    done = False
+async def write_streamed(store: ArtifactStore, path: str, request: Request) -> int:
+    """Stream the request body into ``store.write(path, ...)``, reading ahead while the store writes.
 
-    async def next_block() -> bytes | None:
-        nonlocal done
-        if done:
-            return None
-        parts: list[bytes] = []
-        size = 0
-        while size < UPLOAD_BLOCK:
+    A task on the event loop reads the body into blocks of about 1 MiB and queues at most
+    ``UPLOAD_READ_AHEAD`` of them; a worker thread hands them to the (synchronous) store. Memory stays
+    bounded by the queue. A failure of the body (the client went away) is raised inside the store's
+    ``write``, so the store discards the partial file; a failure of the store stops the reading.
+    """
+    send, receive = anyio.create_memory_object_stream[bytes](UPLOAD_READ_AHEAD)
+    failure: list[BaseException] = []
+
+    async def pump() -> None:
+        async with send:
             try:
-                chunk = await stream.__anext__()
-            except StopAsyncIteration:
-                done = True
-                break
-            if chunk:
-                parts.append(chunk)
-                size += len(chunk)
-        return b"".join(parts) if parts else None
+                parts: list[bytes] = []
+                size = 0
+                async for chunk in request.stream():
+                    if not chunk:
+                        continue
+                    parts.append(chunk)
+                    size += len(chunk)
+                    if size >= UPLOAD_BLOCK:
+                        await send.send(b"".join(parts))
+                        parts, size = [], 0
+                if parts:
+                    await send.send(b"".join(parts))
+            except anyio.BrokenResourceError:
+                pass  # the store stopped reading: its own error is the one raised
+            except Exception as exc:  # the body broke off: make the store's write fail
+                failure.append(exc)
 
     def blocks() -> Iterator[bytes]:
-        while (block := anyio.from_thread.run(next_block)) is not None:
+        while True:
+            try:
+                block = anyio.from_thread.run(receive.receive)
+            except anyio.EndOfStream:
+                if failure:
+                    raise failure[0] from None
+                return
             yield block
 
-    return blocks()
+    def write() -> int:
+        with receive:
+            return store.write(path, blocks())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(pump)
+        try:
+            return await run_in_threadpool(write)
+        finally:
+            group.cancel_scope.cancel()
 
 
 # ------------------------------------------------------------------------------ the route table

@@ -1,0 +1,124 @@
+"""The artifact proxy scenario: one large file and many small ones through each side's proxy.
+
+Both sides are driven by the same plain HTTP client (httpx, kept-alive connections) against MLflow's
+wire routes, so only the servers differ:
+
+* ``artifact_upload`` / ``artifact_download``: one file of ``big_mib`` MiB (1 GiB at full size),
+  streamed up with ``PUT /api/2.0/mlflow-artifacts/artifacts/<path>`` from a generator and down with a
+  streamed ``GET``, its sha256 checked; MiB/s.
+* ``small_upload`` / ``small_download``: ``small_files`` files of 4 KiB each (1,000 at full size), sent
+  and fetched from 8 threads; files/s.
+* ``artifact_peak_rss``: the largest peak resident memory (``VmHWM``) of any process of the server's
+  process group after the transfers, in MB; the sum over the group is in the detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from servers import Server
+from workload import FULL, Measurement, Sizes, WorkloadError
+
+MIB = 1 << 20
+SMALL_BYTES = 4096
+THREADS = 8
+PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def scaled(sizes: Sizes) -> tuple[int, int]:
+    """(large file MiB, number of small files) for these sizes: 1024 and 1000 at full size."""
+    factor = sizes.search_runs / FULL.search_runs
+    return max(16, int(1024 * factor)), max(50, int(1000 * factor))
+
+
+def _chunks(total_mib: int, digest: hashlib._Hash) -> Iterator[bytes]:
+    base = random.Random(7).randbytes(MIB)
+    for i in range(total_mib):
+        chunk = i.to_bytes(8, "big") + base[8:]
+        digest.update(chunk)
+        yield chunk
+
+
+def _group_peaks(leader: int) -> list[int]:
+    """VmHWM (bytes) of every live process in the process group led by ``leader``."""
+    peaks = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            pgrp = int(stat.rsplit(")", 1)[1].split()[2])
+            if pgrp != leader:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) * 1024)
+        except (OSError, ValueError, IndexError):
+            continue
+    return peaks
+
+
+def measure(server: Server, sizes: Sizes) -> dict[str, Measurement]:
+    big_mib, small_files = scaled(sizes)
+    url = server.url + PROXY
+    out: dict[str, Measurement] = {}
+    limits = httpx.Limits(max_connections=THREADS, max_keepalive_connections=THREADS)
+    with httpx.Client(timeout=300, limits=limits) as client:
+        sent = hashlib.sha256()
+        started = time.perf_counter()
+        answer = client.put(f"{url}/bench/big.bin", content=_chunks(big_mib, sent))
+        elapsed = time.perf_counter() - started
+        if answer.status_code != 200:
+            raise WorkloadError(f"large upload answered {answer.status_code}: {answer.text[:300]}")
+        out["artifact_upload"] = Measurement(big_mib / elapsed, "MiB/s", {"mib": big_mib})
+
+        got = hashlib.sha256()
+        received = 0
+        started = time.perf_counter()
+        with client.stream("GET", f"{url}/bench/big.bin") as response:
+            if response.status_code != 200:
+                raise WorkloadError(f"large download answered {response.status_code}")
+            for chunk in response.iter_bytes(MIB):
+                got.update(chunk)
+                received += len(chunk)
+        elapsed = time.perf_counter() - started
+        if received != big_mib * MIB or got.hexdigest() != sent.hexdigest():
+            raise WorkloadError("the large file came back different")
+        out["artifact_download"] = Measurement(big_mib / elapsed, "MiB/s", {"mib": big_mib})
+
+        payloads = [os.urandom(SMALL_BYTES) for _ in range(small_files)]
+
+        def put(i: int) -> None:
+            r = client.put(f"{url}/bench/small/f{i:05d}.bin", content=payloads[i])
+            if r.status_code != 200:
+                raise WorkloadError(f"small upload answered {r.status_code}: {r.text[:300]}")
+
+        def get(i: int) -> None:
+            r = client.get(f"{url}/bench/small/f{i:05d}.bin")
+            if r.status_code != 200 or r.content != payloads[i]:
+                raise WorkloadError(f"small download {i} answered {r.status_code} or other bytes")
+
+        for key, action in (("small_upload", put), ("small_download", get)):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(THREADS) as pool:
+                list(pool.map(action, range(small_files)))
+            elapsed = time.perf_counter() - started
+            out[key] = Measurement(
+                small_files / elapsed, "files/s", {"files": small_files, "bytes": SMALL_BYTES}
+            )
+    peaks = _group_peaks(server.process.pid)
+    if not peaks:
+        raise WorkloadError("could not read the server's memory from /proc")
+    out["artifact_peak_rss"] = Measurement(
+        max(peaks) / 1e6,
+        "MB",
+        {"processes": len(peaks), "sum_mb": round(sum(peaks) / 1e6, 1)},
+    )
+    return out
