@@ -170,6 +170,9 @@ def ui_server(tmp_path_factory) -> Iterator[Seeded]:
         {},
         backend_store_uri=f"sqlite:///{tmp / 'ui.db'}",
         default_artifact_root=str(tmp / "artifacts"),
+        webhook_allow_http=True,
+        webhook_allow_private_addresses=True,
+        webhook_max_attempts=1,
     )
     app = create_app(settings)
     seeded = seed(app)

@@ -67,6 +67,10 @@ def install_ui(app: FastAPI) -> None:
 
     app.add_route("/static/ui/{name}", static, methods=["GET", "HEAD"], include_in_schema=False)
     app.include_router(tracking.router)
+    if hasattr(app.state, "registry"):
+        from modelyard.server.ui import registry
+
+        app.include_router(registry.router)
 
     previous = app.exception_handlers.get(StarletteHTTPException)
 

@@ -146,7 +146,13 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     html = (
         environment()
         .get_template(template)
-        .render(request=request, csrf_token=token, nav=context.pop("nav", ""), **context)
+        .render(
+            request=request,
+            csrf_token=token,
+            nav=context.pop("nav", ""),
+            registry_enabled=hasattr(request.app.state, "registry"),
+            **context,
+        )
     )
     response = HTMLResponse(html, status_code=status_code)
     if new:
