@@ -124,6 +124,9 @@ def _run_model_file(file: Path) -> Any:
     if not file.is_file():
         raise NotFound(f"The model code file {file.name} is missing from {file.parent}.")
     _code_model.value = None
+    mlflow_model_module = sys.modules.get("mlflow.models.model")
+    if getattr(mlflow_model_module, "__mlflow_model__", None) is not None:
+        mlflow_model_module.__mlflow_model__ = None  # type: ignore[union-attr]  # not a stale one
     name = f"_modelyard_model_code_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, file)
     assert spec is not None and spec.loader is not None
