@@ -218,7 +218,7 @@ def page(browser, console) -> Iterator[Any]:
     """A fresh browser context and page; any console error or page error fails the test."""
     context = browser.new_context(viewport={"width": 1366, "height": 800})
     tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    tab.set_default_timeout(30_000)
     tab.on("console", lambda m: console.add(m.text) if m.type == "error" else None)
     tab.on("pageerror", lambda e: console.add(f"page error: {e}"))
     try:

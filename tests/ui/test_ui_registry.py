@@ -37,7 +37,7 @@ def two_users(browser, console) -> Iterator[tuple]:
     pages = []
     for context in (alice, bob):
         tab = context.new_page()
-        tab.set_default_timeout(15_000)
+        tab.set_default_timeout(30_000)
         tab.on("console", lambda m: console.add(m.text) if m.type == "error" else None)
         tab.on("pageerror", lambda e: console.add(f"page error: {e}"))
         pages.append(tab)

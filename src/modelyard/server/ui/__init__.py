@@ -66,11 +66,11 @@ def install_ui(app: FastAPI) -> None:
         return response
 
     app.add_route("/static/ui/{name}", static, methods=["GET", "HEAD"], include_in_schema=False)
-    app.include_router(tracking.router)
+    app.router.routes.extend(tracking.router.routes)
     if hasattr(app.state, "registry"):
         from modelyard.server.ui import registry
 
-        app.include_router(registry.router)
+        app.router.routes.extend(registry.router.routes)
 
     previous = app.exception_handlers.get(StarletteHTTPException)
 

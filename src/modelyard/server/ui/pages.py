@@ -14,14 +14,18 @@ token, URL helpers and the HTML error pages.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import math
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 import modelyard
 from modelyard.errors import BadRequest, ModelyardError, PermissionDenied, status_for
@@ -29,6 +33,7 @@ from modelyard.errors import BadRequest, ModelyardError, PermissionDenied, statu
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
+Handler = Callable[..., Any]
 CSRF_COOKIE = "modelyard_csrf"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 1 << 20
@@ -47,6 +52,41 @@ SECURITY_HEADERS = {
 }
 
 _env: Any = None
+
+
+class Routes:
+    """Plain Starlette routes declared with ``@routes.get(path)`` / ``@routes.post(path)``.
+
+    A handler is ``handler(request, **path_params)``; a synchronous one runs in the thread pool.
+    (Plain routes, not FastAPI's, so adding the UI costs the server's start-up next to nothing.)
+    """
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def _add(self, path: str, methods: list[str]) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            if inspect.iscoroutinefunction(handler):
+
+                async def endpoint(request: Request) -> Response:
+                    return await handler(request, **request.path_params)  # type: ignore[no-any-return]
+
+            else:
+
+                async def endpoint(request: Request) -> Response:
+                    return await run_in_threadpool(handler, request, **request.path_params)  # type: ignore[no-any-return]
+
+            endpoint.__name__ = handler.__name__
+            self.routes.append(Route(path, endpoint, methods=methods, name=f"ui:{path}"))
+            return handler
+
+        return register
+
+    def get(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add(path, ["GET", "HEAD"])
+
+    def post(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add(path, ["POST"])
 
 
 def environment() -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,9 +18,9 @@ from modelyard.errors import InvalidInput, ModelyardError
 from modelyard.server.deps import request_user
 from modelyard.server.ui.artifacts import mlmodel_summary
 from modelyard.server.ui.markdown import render_markdown
-from modelyard.server.ui.pages import error_page, read_form, redirect, render
+from modelyard.server.ui.pages import Routes, error_page, read_form, redirect, render
 
-router = APIRouter(include_in_schema=False)
+router = Routes()
 
 STAGES = ("None", "Staging", "Production", "Archived")
 #: errors a form shows on its page instead of an error page

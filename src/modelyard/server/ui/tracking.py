@@ -9,7 +9,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,11 +18,11 @@ from modelyard.errors import InvalidInput, ModelyardError
 from modelyard.server.responses import OrjsonResponse
 from modelyard.server.ui.artifacts import browse
 from modelyard.server.ui.markdown import render_markdown
-from modelyard.server.ui.pages import error_page, query_list, read_form, redirect, render
+from modelyard.server.ui.pages import Routes, error_page, query_list, read_form, redirect, render
 from modelyard.service.tracking import NOTE_TAG, PARENT_RUN_TAG, TrackingService
 from modelyard.store.base import RunRecord
 
-router = APIRouter(include_in_schema=False)
+router = Routes()
 
 PAGE_SIZES = (25, 50, 100, 250, 500)
 DEFAULT_PAGE_SIZE = 50
