@@ -41,6 +41,8 @@ CONFIG_KEYS = (
     "poll_interval",
     "follow_logs",
 )
+#: How long a submission the cluster asks to retry later is retried.
+SUBMIT_RETRY_S = 60.0
 _STATUS = {"SUCCEEDED": RunStatus.FINISHED, "FAILED": RunStatus.FAILED, "STOPPED": RunStatus.KILLED}
 
 
@@ -138,16 +140,25 @@ class RayLaunch:
             if k in self.config
         }
         run_id = env_vars.get("MODELYARD_RUN_ID", "")
-        try:
-            job_id = self.client.submit_job(
-                entrypoint=self.request.command,
-                runtime_env=runtime_env,
-                submission_id=f"modelyard-{run_id}-{int(time.time())}",
-                metadata={"modelyard_run_id": run_id},
-                **options,
-            )
-        except Exception as exc:
-            raise InvalidState(f"The Ray cluster refused the job: {exc}") from None
+        deadline = time.monotonic() + SUBMIT_RETRY_S
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                job_id = self.client.submit_job(
+                    entrypoint=self.request.command,
+                    runtime_env=runtime_env,
+                    submission_id=f"modelyard-{run_id}-{attempt}",
+                    metadata={"modelyard_run_id": run_id},
+                    **options,
+                )
+                break
+            except Exception as exc:
+                # A cluster that has just started answers "No available agent ... try again later".
+                if "try again" in str(exc).lower() and time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    continue
+                raise InvalidState(f"The Ray cluster refused the job: {exc}") from None
         log.info("submitted Ray job %s", job_id)
         return RayExecution(
             self.client,
