@@ -256,34 +256,37 @@ _SUPERVISED = textwrap.dedent(
 )
 
 
-def _supervise(mode: str, **kw) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", _SUPERVISED, mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_env(),
-        **kw,
-    )
+def _supervise(mode: str, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", _SUPERVISED, mode],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+        )
 
 
-def test_workers_that_cannot_start_make_the_supervisor_exit_non_zero():
-    proc = _supervise("cannot-start")
-    out, _ = proc.communicate(timeout=WAIT_S)
-    assert proc.returncode == 0, out  # the script printed the status instead of exiting with it
+def test_workers_that_cannot_start_make_the_supervisor_exit_non_zero(tmp_path):
+    log_path = tmp_path / "supervised.log"
+    proc = _supervise("cannot-start", log_path)
+    assert proc.wait(timeout=WAIT_S) == 0  # the script prints the status instead of exiting with it
+    out = log_path.read_text()
     assert out.strip().splitlines()[-1] == "exit 1", out
     assert "could not start: no database for this worker" in out
     assert "stopping the server" in out
     assert "Traceback" not in out
 
 
-def test_a_crash_loop_backs_off_instead_of_spinning():
-    proc = _supervise("crash-after-start")
+def test_a_crash_loop_backs_off_instead_of_spinning(tmp_path):
+    log_path = tmp_path / "supervised.log"
+    proc = _supervise("crash-after-start", log_path)
     try:
+        _until(lambda: "Started worker" in log_path.read_text(), "the supervisor running")
         time.sleep(3)  # without a back-off, hundreds of workers would come and go by now
     finally:
         proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=WAIT_S)
+    proc.wait(timeout=WAIT_S)
+    out = log_path.read_text()
     assert out.strip().splitlines()[-1] == "exit 0", out
     assert "exited with status 7; starting a new one in 0.5 s" in out
     assert "starting a new one in 1.0 s" in out

@@ -20,6 +20,7 @@ With one worker there is nothing to supervise: :func:`serve` runs uvicorn in the
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -48,6 +49,8 @@ FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
 #: Exit status of a worker whose app could not be built.
 WORKER_START_FAILED = 3
+#: How long the first worker starts alone before its siblings are forked.
+FIRST_WORKER_ALONE_S = 2.0
 #: How long the parent waits past the workers' own graceful-shutdown timeout before killing them.
 KILL_GRACE_S = 5.0
 #: GIL switch interval in a server process (Python's default is 5 ms). A handler thread that comes
@@ -105,6 +108,7 @@ def serve(
         _run_worker(settings, sock, log_level, graceful_timeout_s, ready)
 
     supervisor = Supervisor(target, workers, stop_timeout_s=graceful_timeout_s + KILL_GRACE_S)
+    gc.freeze()  # what the parent loaded stays shared: the workers' collector never touches it
     try:
         return supervisor.run()
     finally:
@@ -251,8 +255,12 @@ class Supervisor:
         os.set_blocking(wake_w, False)
         previous = self._install_signals(wake_w)
         try:
-            for slot in range(self.workers):
-                self._spawn(slot)
+            # The first worker starts alone, so that it serves as soon as it can instead of sharing
+            # the CPUs with its siblings; the others follow once it serves (or after a short wait).
+            self._spawn(0)
+            if self._first_may_serve(FIRST_WORKER_ALONE_S):
+                for slot in range(1, self.workers):
+                    self._spawn(slot)
             status = self._supervise()
             self._stop()
             return status
@@ -332,6 +340,19 @@ class Supervisor:
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
+
+    def _first_may_serve(self, timeout_s: float) -> bool:
+        """Wait until the first worker serves, a signal or ``timeout_s``; False if it failed."""
+        deadline = time.monotonic() + timeout_s
+        while not self._any_ready and not self._signals:
+            pending = [w for w in self._live.values() if w.ready_fd is not None]
+            left = deadline - time.monotonic()
+            if not pending:
+                return False  # it closed its pipe without serving: _supervise reports it
+            if left <= 0:
+                return True  # slow to start: start the others anyway
+            self._wait(left)
+        return True
 
     def _supervise(self) -> int:
         """Keep the workers alive until a stop signal (0) or a hopeless start (1)."""
