@@ -96,10 +96,11 @@ def _common_options(func: Any) -> Any:
         click.option(
             "-P",
             "--param",
+            "--param-list",
             "params",
             metavar="NAME=VALUE",
             multiple=True,
-            help="A parameter of the entry point; repeat for more.",
+            help="A parameter of the entry point; repeat for more (--param-list is MLflow's name).",
         ),
         click.option(
             "--experiment-name", default=None, help="Run in this experiment (made if new)."
