@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -33,8 +34,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import servers
 from rest import Rest
 from servers import SIDES, BenchError, serve
+
+servers.HEALTH_TIMEOUT_S = 600.0  # MLflow's server starts slowly on a loaded machine
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -153,6 +157,7 @@ def bench(sides: list[str], runs: int, steps: int, repeat: int) -> dict[str, Any
     from playwright.sync_api import sync_playwright
 
     results: dict[str, Any] = {"runs": runs, "steps": steps, "repeat": repeat, "sides": {}}
+    results["load_average"] = list(os.getloadavg())
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

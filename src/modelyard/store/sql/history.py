@@ -60,44 +60,18 @@ class SqlHistoryStore:
         m = t.metrics
         where = (m.c.run_uuid == run_id, m.c.key == key)
         with translate_errors(), self.engine.connect() as conn:
-            bounds = conn.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.min(m.c.step),
-                    sa.func.max(m.c.step),
-                    sa.func.min(m.c.timestamp),
-                    sa.func.max(m.c.timestamp),
-                ).where(*where)
-            ).one()
-            total = int(bounds[0] or 0)
-            if total == 0:
+            # min() and max() alone are answered from the primary key (run, key, step, ...).
+            low = conn.execute(sa.select(sa.func.min(m.c.step)).where(*where)).scalar()
+            if low is None:
                 return 0, []
-            if total <= 2 * buckets:
-                rows = conn.execute(
-                    sa.select(m.c.step, m.c.timestamp, m.c.value, m.c.is_nan)
-                    .where(*where)
-                    .order_by(m.c.step, m.c.timestamp)
-                ).all()
-                return total, [
-                    HistoryBucket(
-                        int(r.step),
-                        int(r.step),
-                        int(r.timestamp),
-                        int(r.timestamp),
-                        None if r.is_nan else _restore(r.value),
-                        None if r.is_nan else _restore(r.value),
-                        None if r.is_nan else _restore(r.value),
-                        1,
-                        1 if r.is_nan else 0,
-                    )
-                    for r in rows
-                ]
-            # Bucket by step, or by timestamp when the steps do not spread the points out.
-            if bounds[2] > bounds[1]:
-                column, low, span = m.c.step, int(bounds[1]), int(bounds[2]) - int(bounds[1]) + 1
-            else:
-                column, low = m.c.timestamp, int(bounds[3])
-                span = int(bounds[4]) - low + 1
+            high = conn.execute(sa.select(sa.func.max(m.c.step)).where(*where)).scalar()
+            if high > low:  # bucket by step
+                column, low, span = m.c.step, int(low), int(high) - int(low) + 1
+            else:  # every point has the same step: bucket by timestamp
+                first, last = conn.execute(
+                    sa.select(sa.func.min(m.c.timestamp), sa.func.max(m.c.timestamp)).where(*where)
+                ).one()
+                column, low, span = m.c.timestamp, int(first), int(last) - int(first) + 1
             bucket = ((column - low) * buckets // span).label("bucket")
             finite = sa.case((m.c.is_nan == sa.true(), sa.null()), else_=m.c.value)
             query = (
@@ -118,6 +92,27 @@ class SqlHistoryStore:
                 .order_by(bucket)
             )
             rows = conn.execute(query).all()
+            total = sum(int(r[8]) for r in rows)
+            if total <= 2 * buckets:  # few points: every one of them
+                raw = conn.execute(
+                    sa.select(m.c.step, m.c.timestamp, m.c.value, m.c.is_nan)
+                    .where(*where)
+                    .order_by(m.c.step, m.c.timestamp)
+                ).all()
+                return total, [
+                    HistoryBucket(
+                        int(r.step),
+                        int(r.step),
+                        int(r.timestamp),
+                        int(r.timestamp),
+                        None if r.is_nan else _restore(r.value),
+                        None if r.is_nan else _restore(r.value),
+                        None if r.is_nan else _restore(r.value),
+                        1,
+                        1 if r.is_nan else 0,
+                    )
+                    for r in raw
+                ]
         return total, [
             HistoryBucket(
                 int(r[1]),
