@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from project_helpers import start_server, stop
@@ -55,6 +56,20 @@ def client(tracking_db: str) -> Iterator[ModelyardClient]:
 
 
 Modelyard = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def invoke(project_env: dict[str, str]) -> Callable[..., Any]:
+    """``invoke(*args, env=...)``: the command in-process (click's runner), for the paths that stop
+    before any project command starts; returns the click ``Result``."""
+    from click.testing import CliRunner
+
+    from modelyard.cli.main import cli
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Any:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return run
 
 
 @pytest.fixture

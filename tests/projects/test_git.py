@@ -113,7 +113,7 @@ def test_git_subdirectory(modelyard, repo: dict[str, str], tracking_db: str, cli
     ],
 )
 def test_git_errors_create_no_run(
-    modelyard,
+    invoke,
     repo: dict[str, str],
     tracking_db: str,
     client,
@@ -124,15 +124,15 @@ def test_git_errors_create_no_run(
     args = ["run", repo["url"] + suffix, "--tracking-uri", tracking_db]
     if version:
         args += ["-v", version]
-    done = modelyard(*args)
-    assert done.returncode == 1
+    done = invoke(*args)
+    assert done.exit_code == 1
     assert fragment in done.stderr
     assert runs_of(client) == []
 
 
-def test_unreachable_repository(modelyard, tmp_path: Path, tracking_db: str, client) -> None:
-    done = modelyard("run", f"file://{tmp_path}/no-repo", "--tracking-uri", tracking_db)
-    assert done.returncode == 1
+def test_unreachable_repository(invoke, tmp_path: Path, tracking_db: str, client) -> None:
+    done = invoke("run", f"file://{tmp_path}/no-repo", "--tracking-uri", tracking_db)
+    assert done.exit_code == 1
     assert done.stderr.startswith(f"Error: Could not clone file://{tmp_path}/no-repo")
     assert runs_of(client) == []
 

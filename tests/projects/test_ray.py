@@ -187,6 +187,7 @@ def test_run_and_sweep_on_ray(modelyard, project: Path, ray_address: str, server
         assert parent.data.param_dict["best_lr"] == "0.1"
 
 
+@pytest.mark.slow
 def test_unreachable_ray_cluster_creates_no_run(
     modelyard, project: Path, tracking_db: str, client
 ) -> None:

@@ -116,10 +116,10 @@ def test_a_failing_command_marks_the_run_failed(
     ],
 )
 def test_bad_input_is_one_error_line_and_no_run(
-    modelyard, project: Path, tracking_db: str, client, args: list[str], fragment: str
+    invoke, project: Path, tracking_db: str, client, args: list[str], fragment: str
 ) -> None:
-    done = modelyard("run", str(project), *args, "--tracking-uri", tracking_db)
-    assert done.returncode == 1, done.stderr
+    done = invoke("run", str(project), *args, "--tracking-uri", tracking_db)
+    assert done.exit_code == 1, done.output
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), done.stderr
     assert fragment in lines[0]
@@ -127,22 +127,22 @@ def test_bad_input_is_one_error_line_and_no_run(
 
 
 def test_malformed_mlproject_is_an_error_naming_the_key(
-    modelyard, tmp_path: Path, tracking_db: str, client
+    invoke, tmp_path: Path, tracking_db: str, client
 ) -> None:
     bad = write_project(tmp_path / "bad", {"MLproject": "entry_points:\n  main: {cmd: x}\n"})
-    done = modelyard("run", str(bad), "--tracking-uri", tracking_db)
-    assert done.returncode == 1
+    done = invoke("run", str(bad), "--tracking-uri", tracking_db)
+    assert done.exit_code == 1
     assert "MLproject key 'entry_points.main.cmd'" in done.stderr
     assert runs_of(client) == []
 
 
-def test_usage_errors(modelyard, project: Path, tracking_db: str) -> None:
-    done = modelyard("run", str(project), "-P", "layers", "--tracking-uri", tracking_db)
-    assert done.returncode == 2 and "is not NAME=VALUE" in done.stderr
-    done = modelyard("run", str(project), "-c", "{not json", "--tracking-uri", tracking_db)
-    assert done.returncode == 2 and "--backend-config" in done.stderr
-    done = modelyard("run", str(project), "--env-manager", "pipenv", "--tracking-uri", tracking_db)
-    assert done.returncode == 2
+def test_usage_errors(invoke, project: Path, tracking_db: str) -> None:
+    done = invoke("run", str(project), "-P", "layers", "--tracking-uri", tracking_db)
+    assert done.exit_code == 2 and "is not NAME=VALUE" in done.stderr
+    done = invoke("run", str(project), "-c", "{not json", "--tracking-uri", tracking_db)
+    assert done.exit_code == 2 and "--backend-config" in done.stderr
+    done = invoke("run", str(project), "--env-manager", "pipenv", "--tracking-uri", tracking_db)
+    assert done.exit_code == 2
 
 
 def test_undeclared_script_entry_point_and_missing_project(
@@ -178,14 +178,14 @@ def test_zip_project(modelyard, project: Path, tmp_path: Path, tracking_db: str,
 
 
 def test_zip_with_a_member_outside_its_folder_is_refused(
-    modelyard, tmp_path: Path, tracking_db: str, client
+    invoke, tmp_path: Path, tracking_db: str, client
 ) -> None:
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("MLproject", "entry_points:\n  main: {command: 'true'}\n")
         zipped.writestr("../../escaped.txt", "gotcha")
-    done = modelyard("run", str(archive), "--tracking-uri", tracking_db)
-    assert done.returncode == 1
+    done = invoke("run", str(archive), "--tracking-uri", tracking_db)
+    assert done.exit_code == 1
     assert "outside its folder" in done.stderr
     assert not (tmp_path / "escaped.txt").exists()
     assert runs_of(client) == []

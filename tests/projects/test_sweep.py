@@ -94,9 +94,9 @@ def test_random_sweep_with_failures_and_max_mode(
 
 
 def test_a_bad_trial_value_stops_the_sweep_before_any_run(
-    modelyard, project: Path, tracking_db: str, client
+    invoke, project: Path, tracking_db: str, client
 ) -> None:
-    done = modelyard(
+    done = invoke(
         "sweep",
         str(project),
         "--grid",
@@ -106,7 +106,7 @@ def test_a_bad_trial_value_stops_the_sweep_before_any_run(
         "--tracking-uri",
         tracking_db,
     )
-    assert done.returncode == 1
+    assert done.exit_code == 1
     assert "Parameter 'x' must be a number (float); got 'two'." in done.stderr
     assert runs_of(client) == []
 
@@ -161,8 +161,8 @@ def test_option_parsing() -> None:
         trial_params({}, {}, 1, 0)
 
 
-def test_sweep_usage_errors(modelyard, project: Path, tracking_db: str) -> None:
-    done = modelyard("sweep", str(project), "--random", "x=gauss:1", "--metric", "loss")
-    assert done.returncode == 2 and "unknown distribution 'gauss'" in done.stderr
-    done = modelyard("sweep", str(project), "--grid", "x=1")
-    assert done.returncode == 2 and "--metric" in done.stderr
+def test_sweep_usage_errors(invoke, project: Path, tracking_db: str) -> None:
+    done = invoke("sweep", str(project), "--random", "x=gauss:1", "--metric", "loss")
+    assert done.exit_code == 2 and "unknown distribution 'gauss'" in done.stderr
+    done = invoke("sweep", str(project), "--grid", "x=1")
+    assert done.exit_code == 2 and "--metric" in done.stderr

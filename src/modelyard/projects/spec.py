@@ -52,7 +52,7 @@ class Parameter:
 
     def check(self, raw: Any, *, given: bool, project_dir: str) -> str:
         """The value as a string, checked against the type; :class:`InvalidInput` naming it."""
-        value = _as_text(raw)
+        value = as_text(raw)
         if self.type == "int":
             try:
                 int(value.strip(), 10)
@@ -118,7 +118,7 @@ class EntryPoint:
             declared[name] = param.check(
                 values[name] if given else param.default, given=given, project_dir=project_dir
             )
-        undeclared = {k: _as_text(v) for k, v in values.items() if k not in self.parameters}
+        undeclared = {k: as_text(v) for k, v in values.items() if k not in self.parameters}
         for key in undeclared:
             _check_name(key, f"parameter '{key}'")
         return declared, undeclared
@@ -339,7 +339,7 @@ def _parameters(raw: Any, where: str) -> dict[str, Parameter]:
             raise _malformed(f"{key}.type" if isinstance(decl, dict) else key, _types_text())
         if default is not None and not isinstance(default, (str, int, float)):
             raise _malformed(f"{key}.default", "a string or a number")
-        params[name] = Parameter(name, kind, None if default is None else _as_text(default))
+        params[name] = Parameter(name, kind, None if default is None else as_text(default))
     return params
 
 
@@ -373,7 +373,8 @@ def _malformed(key: str, expected: str) -> InvalidInput:
     return InvalidInput(f"MLproject key '{key}' must be {expected}.", key=key)
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A parameter value as the text the command and the run get (booleans as true/false)."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -18,6 +18,7 @@ was stopped (Ctrl-C, SIGTERM, :meth:`SubmittedRun.cancel`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -33,7 +34,7 @@ from modelyard.entities import Param, RunStatus
 from modelyard.errors import AlreadyExists, InvalidInput
 from modelyard.projects.backends import Execution, LaunchRequest, open_project_backend
 from modelyard.projects.sources import Source, fetch
-from modelyard.projects.spec import is_remote, load_project
+from modelyard.projects.spec import as_text, is_remote, load_project
 from modelyard.settings import Settings, load_settings
 
 log = logging.getLogger("modelyard.projects")
@@ -75,8 +76,13 @@ class SubmittedRun:
         if self._status is None:
             try:
                 status = self._execution.wait()
-            except BaseException:
+            except KeyboardInterrupt:
                 self.cancel()
+                raise
+            except BaseException:  # lost track of it (a Ray cluster gone, say): stop and fail it
+                with contextlib.suppress(Exception):
+                    self._execution.cancel()
+                self._finish(RunStatus.FAILED)
                 raise
             self._finish(status)
         return self._status == RunStatus.FINISHED.value
@@ -249,7 +255,7 @@ def prepare_project(
         logged = {
             name: values.get(name, param.default or "") for name, param in point.parameters.items()
         }
-        logged = {k: str(v) for k, v in {**logged, **undeclared}.items()}
+        logged = {k: as_text(v) for k, v in {**logged, **undeclared}.items()}
         remote = [
             n for n, p in point.parameters.items() if p.type == "path" and is_remote(declared[n])
         ]
