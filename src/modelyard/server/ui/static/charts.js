@@ -103,9 +103,11 @@ window.ModelyardCharts = (function () {
           showMessage(div, "No history for " + key + ".", "help");
           return;
         }
-        div.textContent = "";
-        return window.Plotly.react(div, traces(body, names, settings), layout(key, body, settings),
-          { responsive: true, displaylogo: false }).then(function () { div.dataset.drawn = "1"; });
+        return plotlyReady().then(function () {
+          div.textContent = "";
+          return window.Plotly.react(div, traces(body, names, settings), layout(key, body, settings),
+            { responsive: true, displaylogo: false });
+        }).then(function () { div.dataset.drawn = "1"; });
       })
       .catch(function (error) { showMessage(div, "Could not load " + key + ": " + error.message, "alert error"); });
   }
@@ -117,10 +119,23 @@ window.ModelyardCharts = (function () {
     return { x: x ? x.value : "step", smooth: smooth ? Number(smooth.value) : 0, log: log ? log.checked : false };
   }
 
-  function whenPlotly(callback) {
-    if (window.Plotly) { callback(); return; }
-    window.addEventListener("load", callback);
+  // Plotly.js (4.8 MB) is loaded by this script, after the chart data requests have gone out, so
+  // the server's work overlaps its download and parsing.
+  let plotlyPromise = null;
+  function plotlyReady() {
+    if (window.Plotly) { return Promise.resolve(); }
+    if (!plotlyPromise) {
+      plotlyPromise = new Promise(function (resolve, reject) {
+        const script = document.createElement("script");
+        script.src = "/static/ui/plotly.min.js";
+        script.onload = function () { resolve(); };
+        script.onerror = function () { reject(new Error("Plotly.js did not load")); };
+        document.head.appendChild(script);
+      });
+    }
+    return plotlyPromise;
   }
+  function whenPlotly(callback) { plotlyReady().then(callback); }
 
   // The run page: one chart per chosen metric key.
   function runPage() {
@@ -168,9 +183,10 @@ window.ModelyardCharts = (function () {
     });
     const smooth = form.querySelector("input[name=smooth]");
     if (smooth) { smooth.addEventListener("input", function () { syncUrl(); drawAll(); }); }
-    whenPlotly(drawAll);
+    drawAll();  // fetches now; draws once Plotly has loaded
+    plotlyReady();
   }
 
-  document.addEventListener("DOMContentLoaded", runPage);
+  runPage();  // this script comes after the page's elements
   return { draw: draw, readJson: readJson, controlSettings: controlSettings, whenPlotly: whenPlotly, colors: COLORS };
 })();

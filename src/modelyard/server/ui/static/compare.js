@@ -103,14 +103,12 @@
     C.draw(div, data.runs.map(function (r) { return r.id; }), byId, settings.metric, C.controlSettings(form, "x_axis"));
   }
 
-  function drawAll() { parcoords(); scatter(); contour(); overlay(); }
-
   document.querySelectorAll("[form=compare-controls]").forEach(function (el) {
     el.addEventListener(el.type === "range" ? "input" : "change", function () {
       if (el.name === "dims") {
         settings.dims = Array.from(document.querySelectorAll("input[name=dims]:checked")).map(function (b) { return b.value; });
         window.modelyardSetParam("dims", settings.dims);
-        parcoords();
+        C.whenPlotly(parcoords);
         return;
       }
       if (el.name === "x_axis" || el.name === "smooth" || el.name === "log") {
@@ -125,9 +123,10 @@
       }
       settings[el.name] = el.value;
       window.modelyardSetParam(el.name, el.value);
-      if (el.name === "metric") { const d = document.getElementById("overlay"); if (d) { d.dataset.key = el.value; } overlay(); parcoords(); }
-      else { scatter(); contour(); }
+      if (el.name === "metric") { const d = document.getElementById("overlay"); if (d) { d.dataset.key = el.value; } overlay(); C.whenPlotly(parcoords); }
+      else { C.whenPlotly(scatter); C.whenPlotly(contour); }
     });
   });
-  document.addEventListener("DOMContentLoaded", function () { C.whenPlotly(drawAll); });
+  overlay();  // its data request goes out first
+  C.whenPlotly(function () { parcoords(); scatter(); contour(); });
 })();
