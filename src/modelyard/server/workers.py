@@ -6,6 +6,8 @@ SQLAlchemy or uvicorn again. Each worker builds its own app with :func:`create_a
 own engine: no connection or engine crosses a fork) and serves the inherited socket with
 ``uvicorn.Server.serve(sockets=[sock])``. The parent supervises:
 
+* The first worker is forked alone and its siblings once it serves, so that it does not share the
+  CPUs with them while it starts.
 * SIGINT or SIGTERM asks every worker for a graceful shutdown (SIGTERM); a second one kills them;
   the parent exits 0 once they are gone.
 * A worker that dies unexpectedly is replaced, after a back-off that grows while replacements keep
