@@ -20,6 +20,7 @@ Results are printed and written to ``bench/results/ui-<time>.json``.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -48,6 +49,19 @@ TIMEOUT_MS = 120_000
 
 
 # ------------------------------------------------------------------------------ data
+def call(client: Rest, method: str, endpoint: str, body: Any) -> Any:
+    """One REST call, retried on a dropped connection (a loaded server closes idle ones)."""
+    for attempt in range(5):
+        try:
+            return client.call(method, endpoint, body)
+        except (OSError, http.client.HTTPException):
+            client.close()
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def populate(port: int, runs: int, steps: int, threads: int = 8) -> dict[str, Any]:
     """The experiment of ``runs`` runs and the long run, through the REST API."""
     rest = Rest(port)
@@ -61,12 +75,14 @@ def populate(port: int, runs: int, steps: int, threads: int = 8) -> dict[str, An
         if client is None:
             client = local.client = Rest(port)
             clients.append(client)
-        run = client.call(
+        run = call(
+            client,
             "POST",
             "runs/create",
             {"experiment_id": experiment, "start_time": T0 + i, "run_name": f"run-{i:05d}"},
         )["run"]["info"]["run_id"]
-        client.call(
+        call(
+            client,
             "POST",
             "runs/log-batch",
             {
@@ -97,7 +113,7 @@ def populate(port: int, runs: int, steps: int, threads: int = 8) -> dict[str, An
             }
             for s in range(start, min(start + 1000, steps))
         ]
-        rest.call("POST", "runs/log-batch", {"run_id": long_run, "metrics": metrics})
+        call(rest, "POST", "runs/log-batch", {"run_id": long_run, "metrics": metrics})
     for client in [rest, *clients]:
         client.close()
     return {
