@@ -212,12 +212,21 @@ def test_engines_on_one_file_share_one_lock_and_memory_has_no_file(tmp_path):
     assert _write_lock_for(parse_db_uri("sqlite://"), memory=True).lock_path is None
 
 
-def test_threads_writing_to_an_in_memory_database_queue(tmp_path):
+def _log_and_read(store, run_id: str, key: str, steps: range) -> None:
+    for step in steps:
+        _log(store, run_id, key, range(step, step + 1))
+        assert _steps(store, run_id, key)[-1] == step
+
+
+def test_threads_writing_and_reading_an_in_memory_database_queue(tmp_path):
+    """One connection serves every thread there: its transactions, reads too, take turns."""
     store = open_tracking_store("sqlite://", default_artifact_root=str(tmp_path / "a"))
     try:
         run_id = _new_run(store)
         with ThreadPoolExecutor(4) as pool:
-            futures = [pool.submit(_log, store, run_id, f"m{n}", range(50)) for n in range(4)]
+            futures = [
+                pool.submit(_log_and_read, store, run_id, f"m{n}", range(50)) for n in range(4)
+            ]
             for future in futures:
                 future.result(timeout=120)
         for n in range(4):

@@ -105,7 +105,7 @@ def create_db_engine(
             f"Install it with: pip install 'modelyard[{extra}]'"
         ) from None
     if write_lock is not None:
-        _configure_sqlite(engine, sqlite_busy_timeout_ms, write_lock)
+        _configure_sqlite(engine, sqlite_busy_timeout_ms, write_lock, queue_readers=memory)
     return engine
 
 
@@ -277,7 +277,14 @@ def _sqlite_file(url: URL) -> str | None:
     return os.path.abspath(database)
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int, write_lock: SqliteWriteLock) -> None:
+def _configure_sqlite(
+    engine: Engine, busy_timeout_ms: int, write_lock: SqliteWriteLock, *, queue_readers: bool
+) -> None:
+    """Pragmas on connect; ``BEGIN IMMEDIATE`` under ``write_lock`` for writers.
+
+    Readers take the lock too when ``queue_readers``: an in-memory database has one connection for
+    all threads, and it cannot hold two transactions at once.
+    """
     timeout_s = busy_timeout_ms / 1000
 
     @event.listens_for(engine, "connect")
@@ -296,19 +303,22 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, write_lock: SqliteWr
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        begin = "BEGIN IMMEDIATE"
         if conn.get_execution_options().get("modelyard_readonly"):
-            conn.exec_driver_sql("BEGIN")
-            return
+            if not queue_readers:
+                conn.exec_driver_sql("BEGIN")  # WAL: readers never wait for writers
+                return
+            begin = "BEGIN"
         dbapi_conn = conn.connection.dbapi_connection
         if not isinstance(dbapi_conn, _LockingConnection):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql(begin)
             return
-        # An in-memory database shares one connection between threads: a second writer waits
-        # here until the first one's COMMIT lets go of the lock.
+        # An in-memory database shares one connection between threads: a second transaction waits
+        # here until the first one's COMMIT or ROLLBACK lets go of the lock.
         write_lock.acquire(timeout_s)
         dbapi_conn.held = write_lock
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql(begin)
         except BaseException:
             dbapi_conn._let_go()
             raise
