@@ -102,7 +102,7 @@ def test_full_flow_over_http(live_server):
         missing = client.get(f"{API}/runs/get", params={"run_id": "a" * 32})
         assert missing.status_code == 404
         assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-        unknown = client.post(f"{API}/logged-models/search", json={})
+        unknown = client.post(f"{API}/no-such-resource/search", json={})
         assert unknown.status_code == 404
         assert unknown.json()["error_code"] == "ENDPOINT_NOT_FOUND"
 
