@@ -476,3 +476,13 @@ def test_artifacts_only_serves_the_proxy_and_503s_tracking(tmp_path):
 def test_artifacts_only_needs_the_proxy(tmp_path):
     with pytest.raises(ValueError, match="serve_artifacts"):
         create_app(proxy_settings(tmp_path, artifacts_only=True, serve_artifacts=False))
+
+
+def test_a_put_the_store_refuses_before_reading_the_body_is_400(client, destination):
+    put(client, "f/inner/file.txt", b"x")
+    big = bytes(8 << 20)  # more than the read-ahead queue holds
+    response = client.put(f"{FILES}/f/inner", content=big)
+    assert "folder" in error_of(response, 400, "INVALID_PARAMETER_VALUE")
+    response = client.put(f"{FILES}/f/inner/file.txt/below.txt", content=b"y")
+    assert "parent" in error_of(response, 400, "INVALID_PARAMETER_VALUE")
+    assert (destination / "f/inner/file.txt").read_bytes() == b"x"

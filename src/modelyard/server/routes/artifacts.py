@@ -435,12 +435,18 @@ async def write_streamed(store: ArtifactStore, path: str, request: Request) -> i
         with receive:
             return store.write(path, blocks())
 
+    written = 0
+    error: Exception | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(pump)
         try:
-            return await run_in_threadpool(write)
-        finally:
-            group.cancel_scope.cancel()
+            written = await run_in_threadpool(write)
+        except Exception as exc:  # raised below, outside the group (which would wrap it)
+            error = exc
+        group.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return written
 
 
 # ------------------------------------------------------------------------------ the route table
