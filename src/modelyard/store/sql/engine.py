@@ -324,6 +324,12 @@ def _configure_sqlite(
             raise
 
 
+def read_connection(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite its transaction is a plain ``BEGIN`` that takes no
+    write lock (WAL readers never wait for writers); elsewhere it is an ordinary connection."""
+    return engine.connect().execution_options(modelyard_readonly=True)
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

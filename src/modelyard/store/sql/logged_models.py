@@ -30,7 +30,7 @@ from modelyard.errors import InvalidInput, NotFound
 from modelyard.search import parse_filter
 from modelyard.search.nodes import Comparison, EntityType, OrderKey
 from modelyard.store.sql import tables as t
-from modelyard.store.sql.engine import translate_errors
+from modelyard.store.sql.engine import read_connection, translate_errors
 from modelyard.store.sql.paging import decode_page_token, encode_page_token
 from modelyard.store.sql.search import (
     NullsLast,
@@ -212,7 +212,7 @@ class SqlLoggedModelStore:
 
     # ------------------------------------------------------------------ reads
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             models = self._load(conn, [model_id])
         if not models or (
             models[0].lifecycle_stage != LifecycleStage.ACTIVE.value and not allow_deleted
@@ -224,7 +224,7 @@ class SqlLoggedModelStore:
         """The models each run produced, in order of step then model id."""
         out: dict[str, list[ModelOutput]] = defaultdict(list)
         ro = t.run_outputs
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             for i in range(0, len(run_ids), _CHUNK):
                 rows = conn.execute(
                     sa.select(ro.c.run_uuid, ro.c.model_id, ro.c.step)
@@ -245,7 +245,7 @@ class SqlLoggedModelStore:
     ) -> PagedList[LoggedModel]:
         offset = decode_page_token(page_token)
         query = logged_models_query(experiment_ids, filter_string, order_by)
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             ids = list(conn.execute(query.offset(offset).limit(max_results + 1)).scalars())
             more = len(ids) > max_results
             ids = ids[:max_results]
