@@ -1,8 +1,10 @@
 """The composition root of the server: :func:`create_app` builds store, services and routes.
 
-No module-level app or store exists. ``modelyard server`` runs several uvicorn workers with
-``uvicorn.run("modelyard.server.app:create_app_from_env", factory=True, workers=N)``; each worker
-builds its own app (and engine) from the environment.
+No module-level app or store exists. ``modelyard server`` forks its worker processes from a parent
+that has already migrated the database (:mod:`modelyard.server.workers`); each worker calls
+:func:`create_app` with the parent's settings after the fork, so it opens its own engine.
+:func:`create_app_from_env` is the factory for ``uvicorn --factory`` users: settings from the
+environment (``MODELYARD_*``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from modelyard.server.routes.artifacts import (
 )
 from modelyard.server.rpc import add_rpc_routes
 from modelyard.service.artifacts import PROXY_SCHEME, ArtifactService
+from modelyard.service.logged_models import LoggedModelService
 from modelyard.service.tracking import TrackingService
 from modelyard.settings import SETTINGS_BY_NAME, Settings, load_settings
 from modelyard.store.base import TrackingStore
@@ -81,6 +84,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.tracking = TrackingService(opened, truncate_long_values=settings.truncate_long_values)
+    from modelyard.store.sql import logged_model_store_for
+
+    app.state.logged_models = LoggedModelService(
+        logged_model_store_for(opened), truncate_long_values=settings.truncate_long_values
+    )
     app.state.artifacts = artifacts
     install_registry(app, settings, opened)
     install_error_handlers(app)
