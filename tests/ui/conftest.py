@@ -67,6 +67,7 @@ class Seeded:
     parent: str = ""
     children: list[str] = field(default_factory=list)
     long_run: str = ""
+    spike_value: float = SPIKE_VALUE
 
 
 def seed(app: Any) -> Seeded:

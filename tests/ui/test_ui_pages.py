@@ -6,8 +6,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import SPIKE_VALUE  # type: ignore[import-not-found]
-
 pytestmark = pytest.mark.slow
 
 
@@ -179,7 +177,7 @@ def test_run_page_chart_keeps_spikes_and_follows_settings(ui_server, page):
     high = page.evaluate(
         f'Math.max(...document.querySelector("{selector}").data[1].y.filter(v => v !== null))'
     )
-    assert high == SPIKE_VALUE
+    assert high == s.spike_value
     points = page.evaluate(f'document.querySelector("{selector}").data[2].x.length')
     assert points <= 2000  # bucketed, not 20,000 points
     page.check("input[name=log]")

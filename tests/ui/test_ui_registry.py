@@ -3,16 +3,25 @@ the approval flow (request, Approve, Reject, Cancel with comments) changing the 
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from conftest import free_port  # type: ignore[import-not-found]
 from modelyard.entities.registry import RegistryTag
 from modelyard.service.registry import APPROVAL_TAG
 
 pytestmark = pytest.mark.slow
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (deliveries to it fail)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 NAME = "fraud <detector>"
 
 
@@ -142,7 +151,7 @@ def test_approval_flow_changes_the_stage_and_the_log(ui_server, model, two_users
 def test_webhooks_and_their_deliveries(ui_server, page):
     hooks = ui_server.app.state.webhooks
     hook = hooks.create_webhook(
-        "ci <hook>", f"http://127.0.0.1:{free_port()}/hook", [("registered_model", "created")]
+        "ci <hook>", f"http://127.0.0.1:{closed_port()}/hook", [("registered_model", "created")]
     )
     ui_server.app.state.registry.for_user("carol").create_registered_model("hooked")
     page.goto(f"{ui_server.url}/webhooks")
