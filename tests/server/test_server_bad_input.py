@@ -7,6 +7,8 @@ before it must still be there.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -17,7 +19,20 @@ from modelyard.server.rpc import Rpc
 
 RUN = "<run>"
 EXP = "<exp>"
-RPCS: dict[str, Rpc] = {rpc.path: rpc for table in TRACKING_TABLES for rpc in table}
+MODEL = "<model>"
+_ALL = [rpc for table in TRACKING_TABLES for rpc in table]
+_PATHS = Counter(rpc.path for rpc in _ALL)
+#: Each endpoint by its path, or "METHOD path" where one path answers several methods.
+RPCS: dict[str, Rpc] = {
+    (rpc.path if _PATHS[rpc.path] == 1 else f"{rpc.methods[0]} {rpc.path}"): rpc for rpc in _ALL
+}
+_PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+
+def path_params(rpc: Rpc) -> set[str]:
+    """Fields that travel in the URL (``logged-models/{model_id}``): always present, always text."""
+    return set(_PATH_PARAM.findall(rpc.path))
+
 
 #: A valid request for every endpoint (placeholders are replaced by the seeded ids).
 VALID: dict[str, dict[str, Any]] = {
@@ -97,6 +112,29 @@ VALID: dict[str, dict[str, Any]] = {
         "max_results": 10,
     },
     "metrics/get-history-bulk": {"run_id": [RUN], "metric_key": "m", "max_results": 10},
+    "logged-models": {
+        "experiment_id": EXP,
+        "name": "n",
+        "model_type": "t",
+        "source_run_id": RUN,
+        "params": [{"key": "p", "value": "1"}],
+        "tags": [{"key": "k", "value": "v"}],
+    },
+    "logged-models/search": {
+        "experiment_ids": [EXP],
+        "filter": "name = 'seeded-model'",
+        "datasets": [{"dataset_name": "d", "dataset_digest": "x"}],
+        "max_results": 5,
+        "order_by": [{"field_name": "name", "ascending": True}],
+        "page_token": "",
+    },
+    "GET logged-models/{model_id}": {"model_id": MODEL, "allow_deleted": False},
+    "PATCH logged-models/{model_id}": {"model_id": MODEL, "status": "LOGGED_MODEL_READY"},
+    "DELETE logged-models/{model_id}": {"model_id": MODEL},
+    "logged-models/{model_id}/tags": {"model_id": MODEL, "tags": [{"key": "k", "value": "v"}]},
+    "logged-models/{model_id}/tags/{tag_key:path}": {"model_id": MODEL, "tag_key": "seeded"},
+    "logged-models/{model_id}/params": {"model_id": MODEL, "params": [{"key": "p", "value": "1"}]},
+    "runs/outputs": {"run_id": RUN, "models": [{"model_id": MODEL, "step": 0}]},
 }
 
 #: A value of the wrong type for each kind of field, as JSON.
@@ -128,12 +166,18 @@ class Seeded:
                 "tags": [{"key": "seeded_tag", "value": "yes"}],
             },
         )
+        self.model = api.ok_post(
+            "logged-models",
+            {"experiment_id": self.exp, "name": "seeded-model", "tags": [{"key": "seeded"}]},
+        )["model"]["info"]["model_id"]
 
     def fill(self, value: Any) -> Any:
         if value == RUN:
             return self.run
         if value == EXP:
             return self.exp
+        if value == MODEL:
+            return self.model
         if isinstance(value, list):
             return [self.fill(v) for v in value]
         if isinstance(value, dict):
@@ -141,10 +185,13 @@ class Seeded:
         return value
 
     def send(self, rpc: Rpc, request: dict[str, Any], prefix: str = "/api/2.0/mlflow"):
-        url = f"{'/ajax-api/2.0/mlflow' if rpc.ajax_only else prefix}/{rpc.path}"
-        if rpc.methods[0] == "GET":
+        request = dict(request)
+        path = _PATH_PARAM.sub(lambda m: str(request.pop(m.group(1))), rpc.path)
+        url = f"{'/ajax-api/2.0/mlflow' if rpc.ajax_only else prefix}/{path}"
+        method = rpc.methods[0]
+        if method == "GET":
             return self.api.client.get(url, params=request)
-        return self.api.client.post(url, json=request)
+        return self.api.client.request(method, url, json=request)
 
     def assert_intact(self) -> None:
         run = self.api.ok_get("runs/get", {"run_id": self.run})["run"]
@@ -163,6 +210,9 @@ class Seeded:
             "runs/search", {"experiment_ids": [self.exp], "run_view_type": "ALL"}
         )
         assert [r["info"]["run_id"] for r in runs["runs"]] == [self.run]
+        model = self.api.ok_get(f"logged-models/{self.model}")["model"]["info"]
+        assert model["name"] == "seeded-model" and model["status"] == "LOGGED_MODEL_PENDING"
+        assert model["tags"] == [{"key": "seeded", "value": ""}]
 
 
 def assert_refused(response, status: int | None = None, code: str | None = None) -> dict[str, Any]:
@@ -217,7 +267,7 @@ def _missing_cases() -> list[tuple[str, str]]:
         (path, f.name)
         for path, rpc in sorted(RPCS.items())
         for f in rpc.request.fields
-        if f.required
+        if f.required and f.name not in path_params(rpc)
     ]
 
 
@@ -226,6 +276,8 @@ def _mistyped_cases() -> list[tuple[str, str]]:
     for path, rpc in sorted(RPCS.items()):
         wrong = WRONG_QUERY if rpc.methods[0] == "GET" else WRONG_JSON
         for f in rpc.request.fields:
+            if f.name in path_params(rpc):
+                continue
             if f.kind in wrong or (f.kind == F.MESSAGE and rpc.methods[0] != "GET"):
                 cases.append((path, f.name))
     return cases
