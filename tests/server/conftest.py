@@ -124,6 +124,7 @@ def server_settings(tmp_path, **overrides: Any):
     values = {
         "backend_store_uri": f"sqlite:///{tmp_path / 'server.db'}",
         "default_artifact_root": str(tmp_path / "artifacts"),
+        "artifacts_destination": str(tmp_path / "mlartifacts"),
         **overrides,
     }
     return load_settings({}, **values)
