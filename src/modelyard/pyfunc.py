@@ -4,7 +4,7 @@
 
     modelyard.pyfunc.save_model("model", python_model="recommender.py", artifacts={...})
     info = modelyard.pyfunc.log_model(name="model", python_model="recommender.py")
-    model = modelyard.pyfunc.load_model(info.model_uri)          # runs:/<run_id>/model
+    model = modelyard.pyfunc.load_model(info.model_uri)          # models:/m-<id>
     model.predict(frame, params={"k": 5})
 
 This module sits above both :mod:`modelyard.models` (which knows nothing about tracking) and the
@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from modelyard.errors import InvalidInput
+from modelyard.entities import LoggedModelStatus, ModelOutput
+from modelyard.errors import InvalidInput, NotFound
 from modelyard.models import pyfunc as _pyfunc
 from modelyard.models.flavors.python_model import (
     FunctionModel,
@@ -58,7 +59,35 @@ def resolve_model_uri(model_uri: str | os.PathLike[str], dst_path: str | None = 
     target = dst_path or tempfile.mkdtemp(prefix="modelyard-model-")
     with ModelyardClient(fluent.get_tracking_uri()) as client:
         source = client.get_model_download_uri(text) if scheme == "models" else text
-        return str(client.download_artifacts(artifact_uri=source, dst_path=target))
+        try:
+            return str(client.download_artifacts(artifact_uri=source, dst_path=target))
+        except NotFound:
+            if scheme != "runs":
+                raise
+            model = _logged_model_of_run(client, text)
+            if model is None:
+                raise
+        return str(client.download_artifacts(artifact_uri=model.artifact_uri, dst_path=target))
+
+
+def _logged_model_of_run(client: Any, runs_uri: str) -> Any:
+    """The newest logged model that the run of ``runs_uri`` made under the name in its path (how
+    MLflow 3 stores a model logged to a run), or ``None``."""
+    from modelyard.client.artifacts import parse_runs_uri
+
+    run_id, name = parse_runs_uri(runs_uri)
+    name = name.strip("/")
+    if not name:
+        return None
+    experiment_id = client.get_run(run_id).info.experiment_id
+    quoted = name.replace("\\", "\\\\").replace("'", "\\'")
+    page = client.search_logged_models(
+        [experiment_id],
+        filter_string=f"source_run_id = '{run_id}' AND name = '{quoted}'",
+        order_by=[{"field_name": "creation_timestamp", "ascending": False}],
+        max_results=1,
+    )
+    return page.items[0] if page.items else None
 
 
 def log_model_with(
@@ -68,11 +97,15 @@ def log_model_with(
     run_id: str | None = None,
     registered_model_name: str | None = None,
 ) -> ModelInfo:
-    """Save a model with ``save(local_dir)`` and upload it to the run as ``name``.
+    """Save a model with ``save(local_dir)`` and log it from the run as the logged model ``name``.
 
-    Uses the active run (one is started if none is active) unless ``run_id`` is given; records the
-    model in the run tag ``mlflow.log-model.history`` as MLflow 2.x does; registers it as a new
-    version of ``registered_model_name`` when given.
+    Follows MLflow 3: creates a logged model in the run's experiment (with the run's params), saves
+    the model with its ``model_id`` in the MLmodel, uploads it to the logged model's
+    ``artifact_uri``, finalizes it ``READY`` (``UPLOAD_FAILED`` when the upload fails) and links it
+    to the run as an output. Uses the active run (one is started if none is active) unless
+    ``run_id`` is given; records the model in the run tag ``mlflow.log-model.history`` as MLflow
+    2.x does; registers it as a new version of ``registered_model_name`` when given. The model
+    loads by ``models:/<model_id>`` (the returned ``model_uri``) and by ``runs:/<run_id>/<name>``.
     """
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name.split("/"):
         raise InvalidInput(
@@ -83,18 +116,35 @@ def log_model_with(
     if run_id is None:
         run = fluent.active_run() or fluent.start_run()
         run_id = run.run_id
+    client = fluent._client_for_run(run_id)
+    client.flush()  # the run's params as logged so far
+    run_data = client.get_run(run_id)
+    logged = client.create_logged_model(
+        run_data.info.experiment_id,
+        name=name,
+        source_run_id=run_id,
+        params=dict(run_data.data.param_dict),
+    )
     with tempfile.TemporaryDirectory(prefix="modelyard-log-model-") as tmp:
         local = Path(tmp) / "model"
         manifest = save(local)
         manifest.run_id = run_id
         manifest.artifact_path = name
+        manifest.model_id = logged.model_id
         manifest.save(local)
-        fluent.log_artifacts(str(local), artifact_path=name, run_id=run_id)
-    _append_history(fluent, run_id, manifest)
-    model_uri = f"runs:/{run_id}/{name}"
+        try:
+            client.log_model_artifacts(logged.model_id, local)
+        except BaseException:
+            client.finalize_logged_model(logged.model_id, LoggedModelStatus.UPLOAD_FAILED)
+            raise
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    client.log_outputs(run_id, [ModelOutput(logged.model_id, 0)])
+    _append_history(client, run_id, manifest)
+    fluent._set_last_logged_model(logged.model_id)
+    model_uri = f"models:/{logged.model_id}"
     version = None
     if registered_model_name is not None:
-        version = str(fluent.register_model(model_uri, registered_model_name).version)
+        version = str(client.register_model(model_uri, registered_model_name).version)
     return ModelInfo(
         model_uri=model_uri,
         run_id=run_id,
@@ -105,22 +155,20 @@ def log_model_with(
         signature=manifest.signature,
         metadata=manifest.metadata,
         registered_model_version=version,
+        model_id=logged.model_id,
     )
 
 
-def _append_history(fluent: Any, run_id: str, manifest: Model) -> None:
-    from modelyard.client.tracking import ModelyardClient
-
-    with ModelyardClient(fluent.get_tracking_uri()) as client:
-        previous = client.get_run(run_id).data.tag_dict.get(LOG_MODEL_HISTORY_TAG)
-        try:
-            history = json.loads(previous) if previous else []
-        except ValueError:
-            history = []
-        entry = manifest.to_dict()
-        entry.pop("saved_input_example_info", None)
-        history.append(entry)
-        client.set_tag(run_id, LOG_MODEL_HISTORY_TAG, json.dumps(history), synchronous=True)
+def _append_history(client: Any, run_id: str, manifest: Model) -> None:
+    previous = client.get_run(run_id).data.tag_dict.get(LOG_MODEL_HISTORY_TAG)
+    try:
+        history = json.loads(previous) if previous else []
+    except ValueError:
+        history = []
+    entry = manifest.to_dict()
+    entry.pop("saved_input_example_info", None)
+    history.append(entry)
+    client.set_tag(run_id, LOG_MODEL_HISTORY_TAG, json.dumps(history), synchronous=True)
 
 
 def model_name(name: str | None, artifact_path: str | None) -> str:

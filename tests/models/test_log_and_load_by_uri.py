@@ -45,7 +45,8 @@ def test_sklearn_log_model_into_the_active_run_and_load_by_runs_uri(
     modelyard.set_experiment("houses")
     with modelyard.start_run() as run:
         info = modelyard.sklearn.log_model(estimator, name="model", input_example=frame.head(2))
-    assert info.model_uri == f"runs:/{run.run_id}/model"
+    # MLflow 3: the model is a logged model of the run's experiment, linked to the run
+    assert info.model_uri == f"models:/{info.model_id}" and info.model_id.startswith("m-")
     assert info.signature.inputs.names() == ["size", "rooms"]
 
     estimator_back = modelyard.sklearn.load_model(info.model_uri, dst_path=str(tmp_path / "dl"))
@@ -53,13 +54,19 @@ def test_sklearn_log_model_into_the_active_run_and_load_by_runs_uri(
     model = modelyard.pyfunc.load_model(info.model_uri)
     np.testing.assert_array_equal(model.predict(frame), estimator.predict(frame))
     assert model.metadata.run_id == run.run_id and model.metadata.artifact_path == "model"
+    assert model.metadata.model_id == info.model_id
+    by_run = modelyard.pyfunc.load_model(f"runs:/{run.run_id}/model")
+    np.testing.assert_array_equal(by_run.predict(frame), estimator.predict(frame))
+    logged = modelyard.get_logged_model(info.model_id)
+    assert logged.status == "LOGGED_MODEL_READY" and logged.source_run_id == run.run_id
 
     # MLflow 2.x's record of logged models on the run
     history = json.loads(modelyard.get_run(run.run_id).data.tag_dict["mlflow.log-model.history"])
     assert [h["artifact_path"] for h in history] == ["model"]
     assert history[0]["model_uuid"] == info.model_uuid and "sklearn" in history[0]["flavors"]
-    names = {f.path for f in modelyard.list_artifacts(run_id=run.run_id, artifact_path="model")}
-    assert {"model/MLmodel", "model/model.skops", "model/requirements.txt"} <= names
+    stored = {p.name for p in Path(logged.artifact_uri.removeprefix("file://")).iterdir()}
+    assert {"MLmodel", "model.skops", "requirements.txt"} <= stored
+    assert modelyard.list_artifacts(run_id=run.run_id) == []  # nothing in the run's own artifacts
 
 
 def test_log_model_starts_a_run_when_none_is_active_and_keeps_history(
@@ -70,10 +77,10 @@ def test_log_model_starts_a_run_when_none_is_active_and_keeps_history(
     run = modelyard.active_run()
     assert run is not None and first.run_id == run.run_id
     second = modelyard.pytorch.log_model(net, name="nets/torch", input_example=batch)
-    assert second.model_uri == f"runs:/{run.run_id}/nets/torch"
+    assert second.model_uri == f"models:/{second.model_id}" != first.model_uri
     history = json.loads(modelyard.get_run(run.run_id).data.tag_dict["mlflow.log-model.history"])
     assert [h["artifact_path"] for h in history] == ["clf", "nets/torch"]
-    module = modelyard.pytorch.load_model(second.model_uri)
+    module = modelyard.pytorch.load_model(f"runs:/{run.run_id}/nets/torch")
     with torch.no_grad():
         np.testing.assert_allclose(
             module(torch.from_numpy(batch)).numpy(), net(torch.from_numpy(batch)).numpy(), rtol=1e-6
@@ -195,6 +202,8 @@ def test_through_a_server_both_ways_with_the_mlflow_client(
     np.testing.assert_array_equal(
         mlflow.pyfunc.load_model(f"runs:/{run.run_id}/model").predict(frame), expected
     )
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(info.model_uri).predict(frame), expected)
+    assert mlflow.get_logged_model(info.model_id).source_run_id == run.run_id
 
     floats = frame.astype({"rooms": "float64"})
     mlflow.set_experiment("served")
@@ -210,3 +219,6 @@ def test_through_a_server_both_ways_with_the_mlflow_client(
     np.testing.assert_array_equal(ours.predict(floats), estimator.predict(floats))
     model = modelyard.pyfunc.load_model(logged.model_uri)
     np.testing.assert_array_equal(model.predict(floats), estimator.predict(floats))
+    # and by the run's URI: nothing among the run's artifacts, so the run's logged model of that name
+    by_run = modelyard.pyfunc.load_model(f"runs:/{mlflow_run.info.run_id}/from_mlflow")
+    np.testing.assert_array_equal(by_run.predict(floats), estimator.predict(floats))

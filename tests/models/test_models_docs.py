@@ -35,7 +35,8 @@ def test_models_page_examples_run(tmp_path: Path) -> None:
     assert "Incompatible input type for column 'rooms': expected long (int64), got float64" in out
     assert "Refusing to load model.pkl: it is stored with pickle" in out
     assert "[4.]" in out
-    assert re.search(r"^runs:/[0-9a-f]{32}/line$", out, flags=re.MULTILINE)
+    assert re.search(r"^models:/m-[0-9a-f]{32}$", out, flags=re.MULTILINE)
+    assert "[9.]" in out and "LOGGED_MODEL_READY" in out
     assert "[5.]" in out and "[2.]" in out
     for name in ("house_model", "recommender_model", "torch_model", "pickled_model"):
         assert (tmp_path / name / "MLmodel").is_file()

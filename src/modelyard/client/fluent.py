@@ -32,6 +32,7 @@ from modelyard.entities import (
     Dataset,
     Experiment,
     LifecycleStage,
+    LoggedModel,
     Metric,
     ModelVersion,
     Run,
@@ -55,6 +56,7 @@ RUN_NAME_TAG = "mlflow.runName"
 DEFAULT_EXPERIMENT_ID = "0"
 #: Runs fetched per request when search_runs pages through results.
 _SEARCH_PAGE = 10_000
+_LOGGED_MODEL_PAGE = 1000  # the most a logged-model search returns per page
 
 
 class ActiveRun:
@@ -118,6 +120,7 @@ class _State:
         self.runs: list[ActiveRun] = []
         self.last_run_id: str | None = None
         self.last_client: ModelyardClient | None = None
+        self.last_model_id: str | None = None
         self.exit_hook = False
 
 
@@ -756,6 +759,48 @@ def register_model(
     return _client().register_model(model_uri, name, tags)
 
 
+def get_logged_model(model_id: str) -> LoggedModel:
+    """The logged model ``model_id`` (``m-...``), as ``log_model`` made it."""
+    return _client().get_logged_model(model_id)
+
+
+def search_logged_models(
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str | None = None,
+    order_by: Sequence[Any] | None = None,
+    max_results: int | None = None,
+    output_format: str = "list",
+) -> list[LoggedModel]:
+    """Logged models of ``experiment_ids`` (default: the active experiment) matching
+    ``filter_string``, every page, as a list (``output_format="list"``, the one format here)."""
+    if output_format != "list":
+        raise InvalidInput(f"Unsupported output format {output_format!r}: use 'list'.")
+    client = _client()
+    ids = _search_ids(client, experiment_ids, None, False)
+    models: list[LoggedModel] = []
+    token: str | None = None
+    while max_results is None or len(models) < max_results:
+        want = None if max_results is None else min(_LOGGED_MODEL_PAGE, max_results - len(models))
+        page = client.search_logged_models(
+            ids, filter_string, order_by, want or _LOGGED_MODEL_PAGE, token
+        )
+        models.extend(page.items)
+        token = page.next_page_token
+        if not token:
+            break
+    return models
+
+
+def last_logged_model() -> LoggedModel | None:
+    """The logged model that ``log_model`` made last in this process, or ``None``."""
+    model_id = _state.last_model_id
+    return None if model_id is None else _client().get_logged_model(model_id)
+
+
+def _set_last_logged_model(model_id: str) -> None:
+    _state.last_model_id = model_id
+
+
 __all__ = [
     "ActiveRun",
     "active_run",
@@ -768,10 +813,12 @@ __all__ = [
     "get_artifact_uri",
     "get_experiment",
     "get_experiment_by_name",
+    "get_logged_model",
     "get_metric_history",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
+    "last_logged_model",
     "list_artifacts",
     "load_dict",
     "load_table",
@@ -791,6 +838,7 @@ __all__ = [
     "log_text",
     "register_model",
     "search_experiments",
+    "search_logged_models",
     "search_runs",
     "set_experiment",
     "set_tag",

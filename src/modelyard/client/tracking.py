@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.client.backend import TrackingBackend, open_backend
 from modelyard.client.batching import BatchLogger, split_batch
 from modelyard.client.context import USER, current_user
+from modelyard.client.logged_models import LoggedModelsMixin
 from modelyard.client.registry import RegistryMixin
 from modelyard.entities import (
     Dataset,
@@ -132,7 +133,7 @@ def to_dataset_input(
     return DatasetInput(dataset, tuple(input_tags))
 
 
-class ModelyardClient(RegistryMixin):
+class ModelyardClient(RegistryMixin, LoggedModelsMixin):
     """A client of one tracking backend (a database in-process, or a server over HTTP).
 
     ``tracking_uri`` defaults to ``MODELYARD_TRACKING_URI``, then ``MLFLOW_TRACKING_URI``, then

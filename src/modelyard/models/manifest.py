@@ -194,6 +194,7 @@ class ModelInfo:
     signature: ModelSignature | None
     metadata: dict[str, Any] | None
     registered_model_version: str | None = None
+    model_id: str | None = None
 
 
 def directory_size(path: str | os.PathLike[str]) -> int:
