@@ -136,13 +136,14 @@ def pages_for(side: str, url: str, data: dict[str, Any]) -> dict[str, tuple[str,
             ),
         }
     return {
+        # MLflow 3's experiment page opens on its GenAI overview; the runs table is under /runs.
         "runs page: first rows": (
-            f"{url}/#/experiments/{eid}",
-            ".ag-center-cols-container .ag-row, [role=row] a[href*='/runs/']",
+            f"{url}/#/experiments/{eid}/runs",
+            ".ag-row a[href*='runs/']",
         ),
         "run page: chart of 100,000 steps": (
             f"{url}/#/experiments/{eid}/runs/{rid}/model-metrics",
-            ".js-plotly-plot .scatterlayer .trace, canvas",
+            ".js-plotly-plot .scatterlayer .trace",
         ),
     }
 
