@@ -99,6 +99,7 @@ window.ModelyardCharts = (function () {
     div.dataset.drawn = "";
     return fetchHistory(runIds, key, Math.max(200, Math.min(2000, Math.round(div.clientWidth || 800))))
       .then(function (body) {
+        plotlyReady();  // only now: evaluating Plotly blocks the page and would hold the request up
         if (!body.runs.some(function (s) { return s.count > 0; })) {
           showMessage(div, "No history for " + key + ".", "help");
           return;
@@ -119,8 +120,8 @@ window.ModelyardCharts = (function () {
     return { x: x ? x.value : "step", smooth: smooth ? Number(smooth.value) : 0, log: log ? log.checked : false };
   }
 
-  // Plotly.js (4.8 MB) is loaded by this script, after the chart data requests have gone out, so
-  // the server's work overlaps its download and parsing.
+  // Plotly.js (4.8 MB) is loaded by this script once the first chart data has arrived: evaluating it
+  // keeps the page busy for a while, and the data request should not wait behind it.
   let plotlyPromise = null;
   function plotlyReady() {
     if (window.Plotly) { return Promise.resolve(); }
@@ -184,7 +185,6 @@ window.ModelyardCharts = (function () {
     const smooth = form.querySelector("input[name=smooth]");
     if (smooth) { smooth.addEventListener("input", function () { syncUrl(); drawAll(); }); }
     drawAll();  // fetches now; draws once Plotly has loaded
-    plotlyReady();
   }
 
   runPage();  // this script comes after the page's elements
