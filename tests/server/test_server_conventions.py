@@ -178,8 +178,8 @@ def test_unknown_api_route_is_json_404(client):
         f"{API}/no/such/thing",
         f"{AJAX}/no/such/thing",
         f"{API}/runs/log-model",
-        f"{API}/runs/outputs",
-        f"{API}/logged-models",
+        f"{API}/traces/not-served",
+        f"{API}/logged-models/not-a-route/at/all",
         "/api/9.9/anything",
     ):
         response = client.post(path, json={})
