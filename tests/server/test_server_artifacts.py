@@ -372,11 +372,23 @@ def test_get_artifact_errors(api, client):
     error_of(get(run_id="a" * 32, path="metrics.json"), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
-def test_model_version_downloads_wait_for_the_registry(client):
-    response = client.get(
-        "/model-versions/get-artifact", params={"name": "m", "version": "1", "path": "MLmodel"}
+def test_model_version_files_download_from_where_the_registry_says(api, client):
+    _exp_id, run_id = _run_with_files(api, client)
+    api.ok_post("registered-models/create", {"name": "m"})
+    api.ok_post(
+        "model-versions/create", {"name": "m", "source": f"runs:/{run_id}/model", "run_id": run_id}
     )
-    assert "registry" in error_of(response, 501, "NOT_IMPLEMENTED")
+    get = lambda **params: client.get("/model-versions/get-artifact", params=params)  # noqa: E731
+    response = get(name="m", version="1", path="MLmodel")
+    assert response.status_code == 200, response.text
+    assert response.content == b"flavors: {}\n"
+    assert response.headers["content-disposition"].startswith("attachment")
+    assert get(name="m", version="1", path="data/weights.bin").content == b"0123456789"
+    error_of(get(name="m", version="1"), 400, "INVALID_PARAMETER_VALUE")
+    error_of(get(version="1", path="MLmodel"), 400, "INVALID_PARAMETER_VALUE")
+    error_of(get(name="m", version="1", path="../metrics.json"), 400, "INVALID_PARAMETER_VALUE")
+    error_of(get(name="m", version="9", path="MLmodel"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error_of(get(name="m", version="1", path="absent"), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
 # ------------------------------------------------------------------------------ modes

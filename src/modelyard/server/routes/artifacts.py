@@ -45,7 +45,6 @@ MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artif
 PRESIGNED_UNSUPPORTED = (
     "Presigned downloads are not supported by this server's artifact destination"
 )
-REGISTRY_MISSING = "The model registry is not available on this server yet, so there are no model version artifacts to download."
 UPLOAD_BLOCK = 1 << 20
 #: Blocks of a request body read ahead of the store's writing (bounds an upload's memory).
 UPLOAD_READ_AHEAD = 4
@@ -272,11 +271,20 @@ async def get_artifact(request: Request) -> Response:
 
 @_json_errors
 async def model_version_artifact(request: Request) -> Response:
-    """``GET /model-versions/get-artifact``: checks its path, then 501 until the registry exists."""
+    """``GET /model-versions/get-artifact?name=&version=&path=``: one file of a model version, from
+    where the registry says the version's files are (its storage location or source)."""
     path = _query(request, "path")
-    if path is not None:
-        safe_relative_path(path)
-    raise ModelyardError(REGISTRY_MISSING, error_code="NOT_IMPLEMENTED")
+    if not path:
+        raise InvalidInput("Missing value for required parameter 'path'.")
+    rel = safe_relative_path(path, allow_empty=False)
+    name, version = _query(request, "name"), _query(request, "version")
+    for field, value in (("name", name), ("version", version)):
+        if not value:
+            raise InvalidInput(f"Missing value for required parameter '{field}'.")
+    registry = request.app.state.registry
+    location = await run_in_threadpool(registry.get_model_version_download_uri, name, version)
+    store, full = _artifacts(request).resolve(location, rel)
+    return await send_artifact(request, store, full, rel)
 
 
 # ------------------------------------------------------------------------------ sending and receiving
