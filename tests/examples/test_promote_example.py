@@ -17,6 +17,12 @@ from modelyard import ModelyardClient
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "promote.py"
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """The example's database keeps artifacts under ./mlartifacts: keep them in the test's tmp dir."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def data(tmp_path):
     from sklearn.datasets import load_breast_cancer
