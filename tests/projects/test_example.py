@@ -14,7 +14,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sklearn_project"
 
 
 @pytest.mark.slow
-def test_sklearn_example_project(modelyard, tracking_db: str, client, tmp_path: Path) -> None:
+def test_sklearn_example_project(
+    modelyard, tracking_db: str, client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     done = modelyard(
         "run", str(EXAMPLE), "--env-manager", "local", "-P", "alpha=0.05",
         "--experiment-name", "example", "--tracking-uri", tracking_db, timeout=300,
@@ -36,9 +38,18 @@ def test_sklearn_example_project(modelyard, tracking_db: str, client, tmp_path: 
     metrics = {m.key: m.value for m in run.data.metrics}
     assert set(metrics) == {"rmse", "mae", "r2"}
     assert 0 < metrics["mae"] < metrics["rmse"] < 100 and 0 < metrics["r2"] < 1
-    folder = client.download_artifacts(run.info.run_id, "model", str(tmp_path / "download"))
-    assert (Path(folder) / "MLmodel").is_file()
-    model = load_model(folder)
+    # modelyard.sklearn.log_model follows MLflow 3: the files live with the run's logged model,
+    # and runs:/<run>/model resolves to it.
+    (logged,) = client.search_logged_models([experiment.experiment_id])
+    assert (logged.name, logged.source_run_id, logged.status) == (
+        "model",
+        run.info.run_id,
+        "LOGGED_MODEL_READY",
+    )
+    monkeypatch.setenv("MODELYARD_TRACKING_URI", tracking_db)
+    monkeypatch.setattr("modelyard.client.fluent._state.tracking_uri", None)
+    model = load_model(f"runs:/{run.info.run_id}/model", dst_path=str(tmp_path / "download"))
+    assert list((tmp_path / "download").rglob("MLmodel"))
     from sklearn.datasets import load_diabetes
 
     X, _ = load_diabetes(return_X_y=True, as_frame=True)
