@@ -18,20 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import live_server
 import pytest
 
 from modelyard.client.tracking import ModelyardClient
 from modelyard.settings import load_settings
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -42,42 +35,10 @@ def server_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def modelyard_server(server_root) -> Iterator[str]:
     """A modelyard server (uvicorn, 2 workers) that proxies artifacts into ``server_root/destination``."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
-    env["MODELYARD_BACKEND_STORE_URI"] = f"sqlite:///{server_root / 'compat.db'}"
-    env["MODELYARD_ARTIFACTS_DESTINATION"] = str(server_root / "destination")
-    env["MODELYARD_SERVE_ARTIFACTS"] = "true"
-    argv = [
-        sys.executable, "-m", "uvicorn", "--factory", "modelyard.server.app:create_app_from_env",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning",
-    ]  # fmt: skip
-    log_path = server_root / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=log, cwd=server_root)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"modelyard server exited: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).text == "OK":
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("modelyard server did not start within 60 s")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    text = log_path.read_text()
-    assert "Traceback" not in text, text
+    with live_server.modelyard_server(
+        server_root, artifacts_destination=str(server_root / "destination"), serve_artifacts="true"
+    ) as url:
+        yield url
 
 
 @pytest.fixture
@@ -229,7 +190,7 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
     import signal
 
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = live_server.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     env["DO_NOT_TRACK"] = "true"
