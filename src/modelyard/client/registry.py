@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.client.context import current_user
@@ -221,21 +221,15 @@ class RegistryMixin:
     ) -> PagedList[RegisteredModel]:
         from modelyard.schemas import registry as s
 
-        if self._is_local():
-            page: PagedList[RegisteredModel] = self._local(
-                "search_registered_models", filter_string, max_results, order_by or (), page_token
-            )
-            return page
-        query = {
-            "filter": filter_string,
-            "max_results": max_results,
-            "order_by": list(order_by or []),
-            "page_token": page_token,
-        }
-        data = self._http("GET", "registered-models/search", query=query)
-        return PagedList(
-            [s.registered_model_from_dict(m) for m in data.get("registered_models") or []],
-            data.get("next_page_token") or None,
+        return self._search(
+            "search_registered_models",
+            "registered-models/search",
+            "registered_models",
+            s.registered_model_from_dict,
+            filter_string,
+            max_results,
+            order_by,
+            page_token,
         )
 
     def get_latest_versions(
@@ -418,20 +412,40 @@ class RegistryMixin:
     ) -> PagedList[ModelVersion]:
         from modelyard.schemas import registry as s
 
+        return self._search(
+            "search_model_versions",
+            "model-versions/search",
+            "model_versions",
+            s.model_version_from_dict,
+            filter_string,
+            max_results,
+            order_by,
+            page_token,
+        )
+
+    def _search(
+        self,
+        method: str,
+        path: str,
+        field: str,
+        from_dict: Callable[[Any], Any],
+        filter_string: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> Any:
+        """One page of a registry search: the service's ``method`` in-process, else GET ``path``."""
         if self._is_local():
-            page: PagedList[ModelVersion] = self._local(
-                "search_model_versions", filter_string, max_results, order_by or (), page_token
-            )
-            return page
+            return self._local(method, filter_string, max_results, order_by or (), page_token)
         query = {
             "filter": filter_string,
             "max_results": max_results,
             "order_by": list(order_by or []),
             "page_token": page_token,
         }
-        data = self._http("GET", "model-versions/search", query=query)
+        data = self._http("GET", path, query=query)
         return PagedList(
-            [s.model_version_from_dict(v) for v in data.get("model_versions") or []],
+            [from_dict(item) for item in data.get(field) or []],
             data.get("next_page_token") or None,
         )
 
