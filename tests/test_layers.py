@@ -116,14 +116,20 @@ def test_each_framework_has_one_door(library: str, doors: tuple[str, ...]) -> No
     ],
 )
 def test_imports_point_down(layer: str, forbidden: tuple[str, ...]) -> None:
-    """A layer never imports the layers above it at import time (service may name store.sql only
-    for type checking)."""
+    """A layer never imports the layers above it at import time."""
     assert not _offenders(
         lambda i: (
             i.module.startswith(layer)
             and i.top_level
             and any(i.target == f or i.target.startswith(f + ".") for f in forbidden)
         )
+    )
+
+
+def test_the_service_never_names_the_sql_store() -> None:
+    """Not even for type checking: the service works over store protocols and entities only."""
+    assert not _offenders(
+        lambda i: i.module.startswith("service/") and i.target.startswith("modelyard.store.sql")
     )
 
 

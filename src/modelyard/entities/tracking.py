@@ -182,3 +182,21 @@ class PagedList(Generic[T]):
 
     def __getitem__(self, index: int) -> T:
         return self.items[index]
+
+
+class HistoryBucket(NamedTuple):
+    """One bucket of a history (a single point when ``count == 1`` and the bounds are equal).
+
+    ``first_*`` and ``last_*`` bound the steps and timestamps in the bucket; ``low``, ``high`` and
+    ``mean`` are over its finite and infinite values (NaN points are counted in ``nan_count`` only).
+    """
+
+    first_step: int
+    last_step: int
+    first_timestamp: int
+    last_timestamp: int
+    low: float | None
+    high: float | None
+    mean: float | None
+    count: int
+    nan_count: int

@@ -1,19 +1,17 @@
 """Metric histories for charts: validated, bucketed reads that keep spikes (min and max per bucket).
 
 The UI's charts call this instead of reading whole histories: a run with 100,000 steps comes back as
-at most ``buckets`` rows (see :mod:`modelyard.store.sql.history`).
+at most ``buckets`` rows (the SQL store computes them in ``modelyard.store.sql.history``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from modelyard.entities import HistoryBucket
 from modelyard.errors import InvalidInput
 from modelyard.service import validation as v
-
-if TYPE_CHECKING:
-    from modelyard.store.sql.history import HistoryBucket
 
 MAX_CHART_BUCKETS = 5000
 MAX_CHART_RUNS = 100

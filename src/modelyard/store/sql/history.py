@@ -8,32 +8,15 @@ the buckets. Shorter histories come back point by point.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from modelyard.entities import HistoryBucket
 from modelyard.store.sql import tables as t
 from modelyard.store.sql.convert import DBL_MAX
 from modelyard.store.sql.engine import translate_errors
-
-
-class HistoryBucket(NamedTuple):
-    """One bucket of a history (a single point when ``count == 1`` and the bounds are equal).
-
-    ``first_*`` and ``last_*`` bound the steps and timestamps in the bucket; ``low``, ``high`` and
-    ``mean`` are over its finite and infinite values (NaN points are counted in ``nan_count`` only).
-    """
-
-    first_step: int
-    last_step: int
-    first_timestamp: int
-    last_timestamp: int
-    low: float | None
-    high: float | None
-    mean: float | None
-    count: int
-    nan_count: int
 
 
 def _restore(value: Any) -> float | None:
