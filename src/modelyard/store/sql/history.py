@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from modelyard.entities import HistoryBucket
 from modelyard.store.sql import tables as t
 from modelyard.store.sql.convert import DBL_MAX
-from modelyard.store.sql.engine import translate_errors
+from modelyard.store.sql.engine import read_connection, translate_errors
 
 
 def _restore(value: Any) -> float | None:
@@ -42,7 +42,7 @@ class SqlHistoryStore:
         """``(points in the history, buckets in step order)``; raw points when few enough."""
         m = t.metrics
         where = (m.c.run_uuid == run_id, m.c.key == key)
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             # min() and max() alone are answered from the primary key (run, key, step, ...).
             low = conn.execute(sa.select(sa.func.min(m.c.step)).where(*where)).scalar()
             if low is None:

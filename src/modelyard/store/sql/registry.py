@@ -35,7 +35,7 @@ from modelyard.errors import AlreadyExists, NotFound
 from modelyard.search import parse_filter
 from modelyard.search.nodes import Comparator, Comparison, EntityType, OrderKey
 from modelyard.store.sql import tables as t
-from modelyard.store.sql.engine import translate_errors
+from modelyard.store.sql.engine import read_connection, translate_errors
 from modelyard.store.sql.paging import decode_page_token, encode_page_token
 from modelyard.store.sql.registry_workflow import RegistryWorkflow, now_ms, short
 from modelyard.store.sql.registry_workflow import log_activity as _log
@@ -186,7 +186,7 @@ class SqlRegistryStore(RegistryWorkflow):
             )
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             return self._load_models(conn, [self._model_id(conn, name)])[0]
 
     def set_registered_model_tag(self, name: str, tag: RegistryTag, user_id: str) -> None:
@@ -239,14 +239,14 @@ class SqlRegistryStore(RegistryWorkflow):
     ) -> PagedList[RegisteredModel]:
         offset = decode_page_token(page_token)
         query = registered_models_query(filter_string, order_by)
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             ids = list(conn.execute(query.offset(offset).limit(max_results + 1)).scalars())
             more = len(ids) > max_results
             models = self._load_models(conn, ids[:max_results])
         return PagedList(models, encode_page_token(offset + max_results) if more else None)
 
     def get_latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             model_id = self._model_id(conn, name)
             return self._latest(conn, [model_id], stages).get(model_id, [])
 
@@ -312,7 +312,7 @@ class SqlRegistryStore(RegistryWorkflow):
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         aliases = t.registered_model_aliases
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             model_id = self._model_id(conn, name)
             version = conn.execute(
                 sa.select(aliases.c.version).where(
@@ -438,7 +438,7 @@ class SqlRegistryStore(RegistryWorkflow):
             _log(conn, rid, name, version, ActivityType.MODEL_VERSION_DELETED, user_id, now)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             rid = self._model_id(conn, name)
             found = self._load_versions(conn, [(rid, version)])
             if not found:
@@ -503,7 +503,7 @@ class SqlRegistryStore(RegistryWorkflow):
     ) -> PagedList[ModelVersion]:
         offset = decode_page_token(page_token)
         query = model_versions_query(filter_string, order_by)
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             keys = [(r[0], r[1]) for r in conn.execute(query.offset(offset).limit(max_results + 1))]
             more = len(keys) > max_results
             versions = self._load_versions(conn, keys[:max_results])

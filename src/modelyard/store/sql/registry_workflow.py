@@ -25,7 +25,7 @@ from modelyard.entities import (
 )
 from modelyard.errors import AlreadyExists, InvalidState, NotFound
 from modelyard.store.sql import tables as t
-from modelyard.store.sql.engine import translate_errors
+from modelyard.store.sql.engine import read_connection, translate_errors
 
 rm = t.registered_models
 
@@ -140,7 +140,7 @@ class RegistryWorkflow:
 
     def get_transition_request(self, request_id: int) -> TransitionRequest:
         tr = t.transition_requests
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             found = self._load_requests(conn, tr.c.id == request_id)
         if not found:
             raise NotFound(f"Transition request {request_id} not found.", request_id=request_id)
@@ -150,7 +150,7 @@ class RegistryWorkflow:
         self, name: str, version: int | None, status: str | None
     ) -> list[TransitionRequest]:
         tr = t.transition_requests
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             rid = self._model_id(conn, name)
             where = [tr.c.model_id == rid]
             if version is not None:
@@ -243,7 +243,7 @@ class RegistryWorkflow:
 
     def has_approved_request(self, name: str, version: int, to_stage: str) -> bool:
         tr = t.transition_requests
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             rid = self._model_id(conn, name)
             return (
                 conn.execute(
@@ -304,7 +304,7 @@ class RegistryWorkflow:
 
     def get_comment(self, comment_id: int) -> Comment:
         c = t.model_version_comments
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             found = self._load_comments(conn, c.c.id == comment_id)
         if not found:
             raise NotFound(f"Comment {comment_id} not found.", comment_id=comment_id)
@@ -331,7 +331,7 @@ class RegistryWorkflow:
 
     def list_comments(self, name: str, version: int) -> list[Comment]:
         c = t.model_version_comments
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             rid = self._model_id(conn, name)
             self._require_version(conn, rid, name, version)
             return self._load_comments(
@@ -341,7 +341,7 @@ class RegistryWorkflow:
     # ============================================================== activity log
     def list_activities(self, name: str, version: int | None) -> list[Activity]:
         a = t.registry_activities
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             rid = self._model_id(conn, name)
             where = [a.c.model_id == rid]
             if version is not None:

@@ -54,7 +54,7 @@ from modelyard.store.sql.convert import (
     run_info_from_tuple,
     stored_metric_value,
 )
-from modelyard.store.sql.engine import translate_errors
+from modelyard.store.sql.engine import read_connection, translate_errors
 from modelyard.store.sql.paging import decode_page_token, encode_page_token
 from modelyard.store.sql.search import experiments_query, runs_query
 from modelyard.store.sql.upsert import insert_ignore, upsert, upsert_latest_metrics
@@ -111,7 +111,7 @@ class SqlTrackingStore:
         return self.engine.begin()
 
     def _read(self) -> Any:
-        return self.engine.connect().execution_options(modelyard_readonly=True)
+        return read_connection(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -28,7 +28,7 @@ from modelyard.entities import (
 )
 from modelyard.errors import NotFound
 from modelyard.store.sql import tables as t
-from modelyard.store.sql.engine import translate_errors
+from modelyard.store.sql.engine import read_connection, translate_errors
 from modelyard.store.sql.paging import decode_page_token, encode_page_token
 
 wh, dl, at = t.webhooks, t.webhook_deliveries, t.webhook_delivery_attempts
@@ -117,11 +117,11 @@ class SqlWebhookStore:
             conn.execute(wh.delete().where(wh.c.webhook_id == webhook_id))
 
     def get_webhook(self, webhook_id: str) -> Webhook:
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             return self._get(conn, webhook_id)
 
     def get_secret(self, webhook_id: str) -> str | None:
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             secret = conn.execute(
                 sa.select(wh.c.secret).where(wh.c.webhook_id == webhook_id)
             ).scalar()
@@ -129,7 +129,7 @@ class SqlWebhookStore:
 
     def list_webhooks(self, max_results: int, page_token: str | None) -> PagedList[Webhook]:
         offset = decode_page_token(page_token)
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             rows = conn.execute(
                 sa.select(wh)
                 .order_by(wh.c.creation_timestamp, wh.c.webhook_id)
@@ -186,7 +186,7 @@ class SqlWebhookStore:
             sa.and_(dl.c.status == DELIVERING, dl.c.lease_until < now),
         )
         claimed: list[tuple[str, str, str, int]] = []
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             candidates = conn.execute(
                 sa.select(dl.c.delivery_id).where(due).order_by(dl.c.next_attempt_at).limit(limit)
             ).all()
@@ -249,7 +249,7 @@ class SqlWebhookStore:
         self, webhook_id: str, max_results: int, page_token: str | None
     ) -> PagedList[WebhookDelivery]:
         offset = decode_page_token(page_token)
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), read_connection(self.engine) as conn:
             self._get(conn, webhook_id)
             rows = conn.execute(
                 sa.select(dl)
