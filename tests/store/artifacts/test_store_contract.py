@@ -376,4 +376,8 @@ def test_a_64_mib_streamed_write_keeps_python_memory_flat(artifact_store):
     assert artifact_store.stat("big/stream.bin").size == total
     # One S3 part (8 MiB) and the copy that joins its chunks at most; a chunk or two for the local store.
     assert peak_write < 24 * MIB, f"peak {peak_write / MIB:.1f} MiB while writing"
-    assert peak_read < 8 * MIB, f"peak {peak_read / MIB:.1f} MiB while reading"
+    # The proxy suite's server runs in this process, so for ``http`` tracemalloc sees both ends: the
+    # server's send buffer and the client's receive buffer, each a chunk or two, and more of them
+    # under load when the reader falls behind.
+    read_limit = 16 * MIB if artifact_store.__class__.__name__ == "HttpArtifactStore" else 8 * MIB
+    assert peak_read < read_limit, f"peak {peak_read / MIB:.1f} MiB while reading"
