@@ -15,6 +15,7 @@ import click
 from modelyard import __version__
 from modelyard.cli.experiments import experiments
 from modelyard.cli.gc import gc
+from modelyard.cli.models import models
 from modelyard.cli.projects import run_project, sweep_project
 from modelyard.cli.registry import registry
 from modelyard.cli.runs import runs
@@ -58,5 +59,6 @@ cli.add_command(experiments)
 cli.add_command(runs)
 cli.add_command(gc)
 cli.add_command(registry)
+cli.add_command(models)
 cli.add_command(run_project)
 cli.add_command(sweep_project)

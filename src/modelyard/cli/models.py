@@ -1,0 +1,17 @@
+"""``modelyard models``: serve a model over REST, score files in batch, package it for Docker.
+
+Each subcommand lives in its own module and imports its heavy dependencies (pandas, uvicorn, the
+model's flavor) inside its body; this module only gathers them into the group.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def models() -> None:
+    """Serve, score and package saved models (any URI: path, runs:/, models:/name@alias, ...)."""
+
+
+# Subcommands register below, one line each.
