@@ -401,16 +401,14 @@ class SqlTrackingStore:
         and cut into runs by ``groupby``: no per-row objects beyond what the driver makes.
         """
         ids = [r[0] for r in rows]
-        p, tg, lm = t.params, t.tags, t.latest_metrics
         params: dict[str, list[Any]] = {}
         tags: dict[str, list[Any]] = {}
         metrics: dict[str, list[Any]] = {}
         inputs: dict[str, list[DatasetInput]] = defaultdict(list)
         for chunk in _chunks(ids):
-            params.update(_by_run(_fetch(conn, _child_query(p, chunk, p.c.value))))
-            tags.update(_by_run(_fetch(conn, _child_query(tg, chunk, tg.c.value))))
-            value = metric_value_column(lm.c.value, lm.c.is_nan)
-            found = _fetch(conn, _child_query(lm, chunk, value, lm.c.timestamp, lm.c.step))
+            params.update(_by_run(_child_rows(conn, "params", ("value",), chunk)))
+            tags.update(_by_run(_child_rows(conn, "tags", ("value",), chunk)))
+            found = _child_rows(conn, "latest_metrics", _METRIC_COLUMNS, chunk)
             metrics.update(_by_run(restore_metric_values(found, 2)))
             self._load_inputs(conn, chunk, inputs)
         return [
@@ -810,13 +808,39 @@ def _fetch(conn: Connection, query: sa.Executable) -> list[Any]:
         result.close()
 
 
-def _child_query(table: sa.Table, run_ids: Sequence[str], *columns: Any) -> sa.Select[Any]:
-    """``(run_uuid, key, *columns)`` of a child table for some runs, in (run, key) order."""
-    return (
-        sa.select(table.c.run_uuid, table.c.key, *columns)
-        .where(table.c.run_uuid.in_(run_ids))
-        .order_by(table.c.run_uuid, table.c.key)
-    )
+#: The latest-metric columns a run record holds after ``(run_uuid, key)``; NULL stands for NaN.
+_METRIC_COLUMNS = ("CASE WHEN {is_nan} THEN NULL ELSE {value} END", "{timestamp}", "{step}")
+_CHILD_SQL: dict[tuple[str, str, tuple[str, ...], int], str] = {}
+
+
+def _child_rows(
+    conn: Connection, table: str, columns: tuple[str, ...], run_ids: Sequence[str]
+) -> list[Any]:
+    """``(run_uuid, key, *columns)`` rows of a child table for some runs, in (run, key) order.
+
+    The SQL text is built once per dialect, table and number of ids and run through the driver
+    directly: compiling an expanding ``IN`` of hundreds of ids through SQLAlchemy on every search
+    cost more than the query. ``columns`` are names, or templates naming columns in braces.
+    """
+    dialect = conn.dialect
+    cache_key = (dialect.name, table, columns, len(run_ids))  # at most _CHUNK lengths per table
+    sql = _CHILD_SQL.get(cache_key)
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+        names = {c: quote(c) for c in ("run_uuid", "key", "value", "is_nan", "timestamp", "step")}
+        selected = [c.format(**names) if "{" in c else quote(c) for c in columns]
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"  # format and pyformat drivers
+        sql = (
+            f"SELECT {names['run_uuid']}, {names['key']}, {', '.join(selected)} FROM {table} "
+            f"WHERE {names['run_uuid']} IN ({', '.join([mark] * len(run_ids))}) "
+            f"ORDER BY {names['run_uuid']}, {names['key']}"
+        )
+        _CHILD_SQL[cache_key] = sql
+    result = conn.exec_driver_sql(sql, tuple(run_ids))
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _by_run(rows: list[Any]) -> dict[str, list[Any]]:
