@@ -79,6 +79,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "MODELYARD_PORT", 5000, "Port the server listens on.", int),
     Setting("workers", "MODELYARD_WORKERS", 4, "Number of server worker processes.", int),
     Setting(
+        "allowed_hosts",
+        "MODELYARD_ALLOWED_HOSTS",
+        None,
+        "Host header values the server answers (comma list; *.example.com matches subdomains; * allows all), against DNS rebinding. Unset: localhost, loopback and private addresses, dotless names and the bound host.",
+    ),
+    Setting(
+        "cors_allowed_origins",
+        "MODELYARD_CORS_ALLOWED_ORIGINS",
+        None,
+        "Origins (https://app.example.com, comma list; * for any, without credentials) whose browser pages may call the API. Unset: no CORS headers, cross-origin writes refused.",
+    ),
+    Setting(
+        "max_request_bytes",
+        "MODELYARD_MAX_REQUEST_BYTES",
+        64 << 20,
+        "Largest request body of a JSON endpoint or form, in bytes; larger ones get 413.",
+        int,
+    ),
+    Setting(
+        "max_upload_bytes",
+        "MODELYARD_MAX_UPLOAD_BYTES",
+        0,
+        "Largest artifact uploaded through the proxy in one PUT, in bytes (0: no limit); larger ones get 413.",
+        int,
+    ),
+    Setting(
         "db_pool_size",
         "MODELYARD_DB_POOL_SIZE",
         5,

@@ -289,7 +289,7 @@ def test_oversized_body_is_refused_without_reading_it_all(client):
     response = client.post(
         f"{API}/experiments/create", content=body, headers={"Content-Type": "application/json"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json() == {
         "error_code": "BAD_REQUEST",
         "message": "The request body is larger than the limit of 64 MiB.",

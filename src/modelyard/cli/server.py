@@ -81,6 +81,21 @@ def _default(name: str) -> str:
     help="Number of worker processes. " + _default("workers"),
 )
 @click.option(
+    "--allowed-hosts",
+    metavar="HOSTS",
+    default=None,
+    help="Host header values to answer, comma-separated (*.example.com for subdomains, * for "
+    "any); others get 400. Default: $MODELYARD_ALLOWED_HOSTS, then localhost, loopback and "
+    "private addresses, dotless names and the bound host.",
+)
+@click.option(
+    "--cors-allowed-origins",
+    metavar="ORIGINS",
+    default=None,
+    help="Origins whose browser pages may call the API, comma-separated (* for any, without "
+    "credentials). Default: $MODELYARD_CORS_ALLOWED_ORIGINS, then none.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS),
     default="info",
@@ -96,6 +111,8 @@ def server(
     host: str | None,
     port: int | None,
     workers: int | None,
+    allowed_hosts: str | None,
+    cors_allowed_origins: str | None,
     log_level: str,
 ) -> None:
     """Run the tracking server (MLflow's REST API) with uvicorn."""
@@ -108,6 +125,8 @@ def server(
         host=host,
         port=port,
         workers=workers,
+        allowed_hosts=allowed_hosts,
+        cors_allowed_origins=cors_allowed_origins,
     )
     if settings.artifacts_only and not settings.serve_artifacts:
         raise click.UsageError(

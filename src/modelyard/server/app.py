@@ -23,6 +23,7 @@ from modelyard.server.routes.artifacts import (
     tracking_artifact_routes,
 )
 from modelyard.server.rpc import add_rpc_routes
+from modelyard.server.security import install_security
 from modelyard.service.artifacts import PROXY_SCHEME, ArtifactService
 from modelyard.service.logged_models import LoggedModelService
 from modelyard.service.tracking import TrackingService
@@ -96,6 +97,7 @@ def create_app(
     app.router.routes.extend(artifact_routes())
     if settings.artifacts_only:  # every tracking endpoint answers 503, as MLflow's does
         app.router.routes.extend(artifacts_only_routes())
+        install_security(app, settings)
         return app
     for table in (*TRACKING_TABLES, *REGISTRY_TABLES):
         add_rpc_routes(app, table)
@@ -103,6 +105,7 @@ def create_app(
     from modelyard.server.ui import install_ui
 
     install_ui(app)  # the web UI at /
+    install_security(app, settings)  # last, so it is the outermost middleware: host check, CORS
     return app
 
 

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from modelyard.errors import ModelyardError, status_for
+from modelyard.errors import BadRequest, ModelyardError, status_for
 from modelyard.server.responses import OrjsonResponse
 
 logger = logging.getLogger("modelyard.server")
@@ -34,7 +34,21 @@ def error_response(error_code: str, message: str, status_code: int | None = None
 
 
 def render_error(exc: ModelyardError) -> Response:
-    return error_response(exc.error_code, exc.message)
+    return error_response(exc.error_code, exc.message, exc.http_status)
+
+
+class RequestTooLarge(BadRequest):
+    """A request body is larger than the server's limit: 413, with MLflow's ``BAD_REQUEST`` code."""
+
+    @property
+    def http_status(self) -> int:
+        return 413
+
+
+def too_large_message(limit: int) -> str:
+    mib = 1 << 20
+    shown = f"{limit // mib} MiB" if limit >= mib and limit % mib == 0 else f"{limit} bytes"
+    return f"The request body is larger than the limit of {shown}."
 
 
 def internal_error(request: Request, exc: BaseException) -> ModelyardError:

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from modelyard.errors import BadRequest, InvalidInput, ModelyardError
 from modelyard.schemas.fields import Message
 from modelyard.server.deps import get_tracking
-from modelyard.server.errors import internal_error
+from modelyard.server.errors import RequestTooLarge, internal_error, too_large_message
 from modelyard.server.responses import OrjsonResponse
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
@@ -37,7 +37,8 @@ Dependency = Callable[..., Any]
 
 _BODY_METHODS_NEEDING_JSON = frozenset({"POST", "PUT", "PATCH"})
 CONTENT_TYPE_MESSAGE = "Content-Type must be one of ['application/json']"
-#: Largest JSON body an endpoint reads (a dataset profile may be 16 MiB and its schema 1 MiB).
+#: Largest JSON body an endpoint reads when the app has no settings (the ``max_request_bytes``
+#: setting's default: a dataset profile may be 16 MiB and its schema 1 MiB).
 MAX_REQUEST_BYTES = 64 << 20
 
 
@@ -102,23 +103,21 @@ async def read_json_body(request: Request) -> dict[str, Any]:
 
 
 async def _read_limited(request: Request) -> bytes:
+    """The whole body, refused with 413 past the ``max_request_bytes`` setting (0: no limit)."""
+    settings = getattr(request.app.state, "settings", None)
+    limit = settings.max_request_bytes if settings is not None else MAX_REQUEST_BYTES
+    limit = limit if limit > 0 else 1 << 62
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        raise _too_large()
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(too_large_message(limit))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
-            raise _too_large()
+        if size > limit:
+            raise RequestTooLarge(too_large_message(limit))
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _too_large() -> BadRequest:
-    return BadRequest(
-        f"The request body is larger than the limit of {MAX_REQUEST_BYTES >> 20} MiB."
-    )
 
 
 def _loads(raw: bytes) -> Any:

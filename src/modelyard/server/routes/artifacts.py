@@ -30,7 +30,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from modelyard.errors import InvalidInput, ModelyardError, NotFound
-from modelyard.server.errors import error_response, render_error
+from modelyard.server.errors import (
+    RequestTooLarge,
+    error_response,
+    render_error,
+    too_large_message,
+)
 from modelyard.server.responses import OrjsonResponse
 from modelyard.server.rpc import read_json_body
 from modelyard.service.artifacts import ArtifactService
@@ -408,15 +413,20 @@ async def write_streamed(store: ArtifactStore, path: str, request: Request) -> i
     """
     send, receive = anyio.create_memory_object_stream[bytes](UPLOAD_READ_AHEAD)
     failure: list[BaseException] = []
+    settings = getattr(request.app.state, "settings", None)
+    limit = getattr(settings, "max_upload_bytes", 0) or 1 << 62  # the max_upload_bytes setting
 
     async def pump() -> None:
         async with send:
             try:
                 parts: list[bytes] = []
-                size = 0
+                size = total = 0
                 async for chunk in request.stream():
                     if not chunk:
                         continue
+                    total += len(chunk)
+                    if total > limit:  # a body without Content-Length (the middleware checks those)
+                        raise RequestTooLarge(too_large_message(limit))
                     parts.append(chunk)
                     size += len(chunk)
                     if size >= UPLOAD_BLOCK:

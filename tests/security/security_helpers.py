@@ -1,0 +1,118 @@
+"""Helpers of the security tests: the real app over SQLite in ``tmp_path``, in-process or on a real
+uvicorn, and raw requests sent byte for byte."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from modelyard.server.app import create_app
+from modelyard.settings import load_settings
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
+    from starlette.testclient import TestClient
+
+API = "/api/2.0/mlflow"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_for(tmp_path, **overrides: Any):
+    """Server settings over files in ``tmp_path``, ignoring the caller's environment."""
+    values = {
+        "backend_store_uri": f"sqlite:///{tmp_path / 'server.db'}",
+        "default_artifact_root": str(tmp_path / "artifacts"),
+        "artifacts_destination": str(tmp_path / "mlartifacts"),
+        "webhook_delivery_threads": 0,
+        **overrides,
+    }
+    return load_settings({}, **values)
+
+
+@contextlib.contextmanager
+def app_client(tmp_path, **overrides: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(tmp_path, **overrides))) as client:
+        yield client
+
+
+@dataclass
+class Live:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def raw(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request with the target sent byte for byte (no client-side normalising of ``..``)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            sent = {"Host": f"{self.host}:{self.port}", **(headers or {})}
+            if body is not None:
+                sent.setdefault("Content-Length", str(len(body)))
+            for name, value in sent.items():
+                conn.putheader(name, value)
+            conn.endheaders(body)
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+
+@contextlib.contextmanager
+def serve(app: object) -> Iterator[Live]:
+    """A real uvicorn serving ``app`` on a free 127.0.0.1 port, in a thread."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-security", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield Live("127.0.0.1", config.port)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@dataclass
+class Canary:
+    """A TCP listener on 127.0.0.1 that answers a tiny 200 and records every request it receives."""
+
+    port: int
+    connections: list[bytes] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
