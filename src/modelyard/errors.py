@@ -18,6 +18,7 @@ into the same class.
     ├── PermissionDenied            PERMISSION_DENIED, 403
     ├── Conflict                    RESOURCE_CONFLICT, 409: the request raced with another change
     ├── InvalidState                INVALID_STATE, 400: the operation does not fit the object's lifecycle
+    ├── RateLimited                 REQUEST_LIMIT_EXCEEDED, 429: too many failed logins; wait and try again
     ├── TemporarilyUnavailable      TEMPORARILY_UNAVAILABLE, 503: the database or a store cannot be reached
     └── DeliveryError               INTERNAL_ERROR, 500: logged data could not be delivered (client side)
 
@@ -141,6 +142,12 @@ class InvalidState(ModelyardError):
     error_code = "INVALID_STATE"
 
 
+class RateLimited(ModelyardError):
+    """Too many failed logins for this account: it is locked for a while (``retry_after_s``)."""
+
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+
+
 class TemporarilyUnavailable(ModelyardError):
     """The database or another backing service cannot be reached right now."""
 
@@ -164,6 +171,7 @@ _BY_CODE: dict[str, type[ModelyardError]] = {
     "PERMISSION_DENIED": PermissionDenied,
     "RESOURCE_CONFLICT": Conflict,
     "INVALID_STATE": InvalidState,
+    "REQUEST_LIMIT_EXCEEDED": RateLimited,
     "TEMPORARILY_UNAVAILABLE": TemporarilyUnavailable,
 }
 
@@ -187,6 +195,7 @@ __all__ = [
     "ModelyardError",
     "NotFound",
     "PermissionDenied",
+    "RateLimited",
     "TemporarilyUnavailable",
     "Unauthenticated",
     "from_error_code",

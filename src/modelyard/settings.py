@@ -22,6 +22,13 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
+def _parse_permission(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in ("NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE"):
+        raise ValueError(f"expected NO_PERMISSIONS, READ, USE, EDIT or MANAGE, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     name: str
@@ -264,6 +271,82 @@ SETTINGS: tuple[Setting, ...] = (
         4,
         "Threads per server worker that send webhook deliveries (0: this worker sends none).",
         int,
+    ),
+    Setting(
+        "auth",
+        "MODELYARD_AUTH",
+        False,
+        "Require a login (HTTP Basic, a bearer token or the UI's session) for every request, and enforce per-resource permissions.",
+        _parse_bool,
+    ),
+    Setting(
+        "auth_admin_username",
+        "MODELYARD_AUTH_ADMIN_USERNAME",
+        "admin",
+        "The admin created at first start with authentication on, when no admin exists.",
+    ),
+    Setting(
+        "auth_admin_password",
+        "MODELYARD_AUTH_ADMIN_PASSWORD",
+        None,
+        "Password of that first admin; no default: the server refuses to start with authentication on, no admin and no password.",
+        fallbacks=("MLFLOW_AUTH_ADMIN_PASSWORD",),
+    ),
+    Setting(
+        "auth_default_permission",
+        "MODELYARD_AUTH_DEFAULT_PERMISSION",
+        "READ",
+        "Permission of a signed-in user on a resource nobody granted them anything on (NO_PERMISSIONS, READ, USE, EDIT or MANAGE).",
+        _parse_permission,
+    ),
+    Setting(
+        "auth_min_password_length",
+        "MODELYARD_AUTH_MIN_PASSWORD_LENGTH",
+        8,
+        "Shortest password accepted for a user.",
+        int,
+    ),
+    Setting(
+        "auth_max_failed_logins",
+        "MODELYARD_AUTH_MAX_FAILED_LOGINS",
+        5,
+        "Failed logins of one account within auth_lockout_s that lock it for the rest of that window (0: never lock).",
+        int,
+    ),
+    Setting(
+        "auth_lockout_s",
+        "MODELYARD_AUTH_LOCKOUT_S",
+        300.0,
+        "The window, in seconds, over which failed logins are counted, and so how long a lockout lasts.",
+        float,
+    ),
+    Setting(
+        "auth_token_max_age_days",
+        "MODELYARD_AUTH_TOKEN_MAX_AGE_DAYS",
+        None,
+        "Longest life of a new access token, in days; tokens asked for without an expiry get it. Unset: tokens may never expire.",
+        float,
+    ),
+    Setting(
+        "auth_production_approval_permission",
+        "MODELYARD_AUTH_PRODUCTION_APPROVAL_PERMISSION",
+        "MANAGE",
+        "Permission on a registered model needed to approve (or reject, or directly make) a transition to Production; other stages need EDIT.",
+        _parse_permission,
+    ),
+    Setting(
+        "auth_session_max_age_s",
+        "MODELYARD_AUTH_SESSION_MAX_AGE_S",
+        43200,
+        "Seconds a UI login lasts before the session cookie expires and the login page is shown again.",
+        int,
+    ),
+    Setting(
+        "auth_session_cookie_secure",
+        "MODELYARD_AUTH_SESSION_COOKIE_SECURE",
+        False,
+        "Mark the UI session cookie Secure even when the request did not arrive over https (behind a TLS-terminating proxy); over https it always is.",
+        _parse_bool,
     ),
 )
 

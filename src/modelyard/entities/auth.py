@@ -77,9 +77,13 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Group:
+    """A named set of users; grants to a group apply to every member (MLflow 3.13's roles)."""
+
     id: int
     name: str
     members: tuple[str, ...] = ()
+    description: str = ""
+    created_at: int = 0  # epoch milliseconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,7 @@ class Grant:
     permission: Permission
     username: str | None = None
     group: str | None = None
+    id: int = 0  # the row's id: MLflow's role_permission_id for a group grant
 
 
 @dataclass(frozen=True, slots=True)

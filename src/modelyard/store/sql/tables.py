@@ -449,3 +449,124 @@ webhook_delivery_attempts = sa.Table(
     sa.Column("error", sa.Text),
     **_MYSQL,
 )
+
+
+# -- identity and access ------------------------------------------------------------------------------
+# Users, groups (MLflow's roles), personal access tokens (only the SHA-256 of the secret is stored),
+# per-resource grants, the audit log, failed logins (rate limiting shared by every server worker) and
+# server secrets (the UI session signing key, created once for all workers).
+
+
+def _user_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("users.id", ondelete="CASCADE")
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(256), nullable=False),
+    sa.Column("password_hash", sa.String(512), nullable=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("username", name="uq_users_username"),
+    **_MYSQL,
+)
+
+#: Not named ``groups``: that is a reserved word of MySQL 8.
+groups = sa.Table(
+    "user_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("name", name="uq_user_groups_name"),
+    **_MYSQL,
+)
+
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "group_id", sa.Integer, sa.ForeignKey("user_groups.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("user_id", sa.Integer, _user_fk(), nullable=False),
+    sa.UniqueConstraint("group_id", "user_id", name="uq_group_members_group_user"),
+    sa.Index("ix_group_members_user", "user_id"),
+    **_MYSQL,
+)
+
+access_tokens = sa.Table(
+    "access_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.Integer, _user_fk(), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger),
+    sa.Column("last_used_at", sa.BigInteger),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("secret_sha256", name="uq_access_tokens_secret"),
+    sa.Index("ix_access_tokens_user", "user_id"),
+    **_MYSQL,
+)
+
+#: One row per (resource, user) or (resource, group); ``resource_id`` ``*`` is every resource of the
+#: type. NULLs are distinct in unique constraints on every backend, so each constraint binds one kind.
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(256), nullable=False),
+    sa.Column("user_id", sa.Integer, _user_fk()),
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("user_groups.id", ondelete="CASCADE")),
+    sa.Column("permission", sa.String(32), nullable=False),
+    sa.CheckConstraint(
+        "(user_id IS NULL AND group_id IS NOT NULL) OR (user_id IS NOT NULL AND group_id IS NULL)",
+        name="ck_grants_one_principal",
+    ),
+    sa.UniqueConstraint("resource_type", "resource_id", "user_id", name="uq_grants_user"),
+    sa.UniqueConstraint("resource_type", "resource_id", "group_id", name="uq_grants_group"),
+    sa.Index("ix_grants_user", "user_id"),
+    sa.Index("ix_grants_group", "group_id"),
+    **_MYSQL,
+)
+
+#: Append-only; keeps names, not ids, so it outlives deleted users.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("subject", sa.String(512), nullable=False, server_default=""),
+    sa.Column("remote_addr", sa.String(64), nullable=False, server_default=""),
+    sa.Column("details", sa.Text),
+    sa.Index("ix_audit_log_timestamp", "timestamp"),
+    **_MYSQL,
+)
+
+failed_logins = sa.Table(
+    "failed_logins",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(256), nullable=False),
+    sa.Column("remote_addr", sa.String(64), nullable=False, server_default=""),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Index("ix_failed_logins_user_time", "username", "timestamp"),
+    **_MYSQL,
+)
+
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    **_MYSQL,
+)
