@@ -213,6 +213,35 @@ def load_model(
     return _pyfunc.load_model(local, allow_pickle=allow_pickle, **options)
 
 
+def spark_udf(
+    spark: Any,
+    model_uri: str | os.PathLike[str],
+    result_type: Any = None,
+    env_manager: str | None = None,
+    params: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
+    prebuilt_env_uri: str | None = None,
+    model_config: dict[str, Any] | None = None,
+    *,
+    allow_pickle: bool | None = None,
+) -> Any:
+    """A Spark UDF that scores DataFrame or stream columns with the model at ``model_uri``
+    (MLflow's parameters); see :func:`modelyard.serving.spark.spark_udf` and docs/serving.md."""
+    from modelyard.serving.spark import spark_udf as _spark_udf
+
+    return _spark_udf(
+        spark,
+        model_uri,
+        result_type,
+        env_manager,
+        params,
+        extra_env,
+        prebuilt_env_uri,
+        model_config,
+        allow_pickle=allow_pickle,
+    )
+
+
 __all__ = [
     "LOG_MODEL_HISTORY_TAG",
     "FunctionModel",
@@ -227,4 +256,5 @@ __all__ = [
     "resolve_model_uri",
     "save_model",
     "set_model",
+    "spark_udf",
 ]
