@@ -15,3 +15,6 @@ def models() -> None:
 
 
 # Subcommands register below, one line each.
+from modelyard.cli.models_tools import predict  # noqa: E402
+
+models.add_command(predict)
