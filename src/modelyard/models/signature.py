@@ -574,6 +574,8 @@ def _to_frame(data: Any, schema: Schema) -> Any:
 
 def _enforce_columns(data: Any, schema: Schema) -> Any:
     frame = _to_frame(data, schema)
+    if _conforms(frame, schema):
+        return frame  # already what the model expects (the scoring server decodes it so)
     if schema.has_names:
         present = {str(c): c for c in frame.columns}
         missing = [s.name for s in schema.specs if s.required and s.name not in present]
@@ -599,6 +601,26 @@ def _enforce_columns(data: Any, schema: Schema) -> Any:
     for i, spec in enumerate(schema.specs):
         frame.iloc[:, i] = _enforce_column(frame.iloc[:, i], spec, f"#{i}")
     return frame
+
+
+def _conforms(frame: Any, schema: Schema) -> bool:
+    """True when ``frame`` has exactly the schema's named columns, in order, each already of its
+    numeric type: then enforcing would only copy it."""
+    import numpy as np
+
+    if not schema.has_names or frame.shape[1] != len(schema.specs):
+        return False
+    if list(frame.columns) != schema.names():
+        return False
+    for spec, dtype in zip(schema.specs, frame.dtypes, strict=True):
+        expected = spec.type  # type: ignore[union-attr]
+        if (
+            not isinstance(expected, DataType)
+            or expected.numpy_name in ("object", "datetime64[ns]")
+            or dtype != np.dtype(expected.numpy_name)
+        ):
+            return False
+    return True
 
 
 def _enforce_column(values: Any, spec: ColSpec, label: str) -> Any:
