@@ -19,7 +19,7 @@ import click
 from modelyard.cli.options import resolve_settings
 from modelyard.cli.output import redact_uri
 from modelyard.errors import ModelyardError
-from modelyard.settings import SETTINGS_BY_NAME
+from modelyard.settings import SETTINGS_BY_NAME, Settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -96,6 +96,13 @@ def _default(name: str) -> str:
     "credentials). Default: $MODELYARD_CORS_ALLOWED_ORIGINS, then none.",
 )
 @click.option(
+    "--auth/--no-auth",
+    default=None,
+    help="Require a login (HTTP Basic, a bearer token or the UI's session) for every request and "
+    "enforce per-experiment and per-model permissions. The first start creates the admin from "
+    "$MODELYARD_AUTH_ADMIN_PASSWORD. " + _default("auth"),
+)
+@click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS),
     default="info",
@@ -113,6 +120,7 @@ def server(
     workers: int | None,
     allowed_hosts: str | None,
     cors_allowed_origins: str | None,
+    auth: bool | None,
     log_level: str,
 ) -> None:
     """Run the tracking server (MLflow's REST API) with uvicorn."""
@@ -127,6 +135,7 @@ def server(
         workers=workers,
         allowed_hosts=allowed_hosts,
         cors_allowed_origins=cors_allowed_origins,
+        auth=auth,
     )
     if settings.artifacts_only and not settings.serve_artifacts:
         raise click.UsageError(
@@ -148,6 +157,8 @@ def server(
         migrated = _upgrade_beside(settings.backend_store_uri)
         pre_fork.preload(log_level)  # import what workers need once, before the fork
         migrated()
+        if settings.auth:  # before any worker: a missing admin password is one line, not N failures
+            _bootstrap_admin(settings)
         _unmute_library_logs()  # the CLI silenced them for its one-line errors; a server should log
         click.echo(
             f"modelyard server on http://{_url_host(settings.host)}:{settings.port} "
@@ -161,6 +172,21 @@ def server(
         sock.close()
     if status != 0:
         raise click.ClickException("the server stopped because its workers could not start")
+
+
+def _bootstrap_admin(settings: Settings) -> None:
+    """With ``--auth``, create the first admin now (workers then find it), or say what is missing."""
+    from modelyard.service.auth import AuthService, bootstrap_admin
+    from modelyard.store.sql import create_db_engine
+    from modelyard.store.sql.auth import SqlAuthStore
+
+    engine = create_db_engine(settings.backend_store_uri)
+    try:
+        bootstrap_admin(AuthService.from_settings(SqlAuthStore(engine), settings), settings)
+    except ModelyardError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        engine.dispose()
 
 
 def _unmute_library_logs() -> None:

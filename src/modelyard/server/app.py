@@ -97,6 +97,7 @@ def create_app(
     app.router.routes.extend(artifact_routes())
     if settings.artifacts_only:  # every tracking endpoint answers 503, as MLflow's does
         app.router.routes.extend(artifacts_only_routes())
+        _enable_auth(app, settings, opened)
         install_security(app, settings)
         return app
     for table in (*TRACKING_TABLES, *REGISTRY_TABLES):
@@ -105,8 +106,17 @@ def create_app(
     from modelyard.server.ui import install_ui
 
     install_ui(app)  # the web UI at /
+    _enable_auth(app, settings, opened)  # after every route exists: each one gets its rule
     install_security(app, settings)  # last, so it is the outermost middleware: host check, CORS
     return app
+
+
+def _enable_auth(app: FastAPI, settings: Settings, store: TrackingStore) -> None:
+    """``--auth``: users, tokens and grants (:mod:`modelyard.server.auth`); nothing without it."""
+    if settings.auth:
+        from modelyard.server.auth import enable_auth
+
+        enable_auth(app, store)
 
 
 def install_registry(app: FastAPI, settings: Settings, store: TrackingStore) -> None:

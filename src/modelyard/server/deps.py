@@ -36,8 +36,12 @@ LoggedModelsDep = Annotated[LoggedModelService, Depends(get_logged_models)]
 
 
 def request_user(request: Request) -> str:
-    """The name the client gives itself: the HTTP Basic username, else ``X-Modelyard-User``, else
-    ``unknown``. Nothing is verified yet: this is what the client says, not who it is."""
+    """Who the request acts as. With ``--auth``: the authenticated principal (never a header the client
+    chooses). Without: the name the client gives itself, the HTTP Basic username, else
+    ``X-Modelyard-User``, else ``unknown`` (what the client says, not who it is)."""
+    if getattr(request.app.state, "auth_guard", None) is not None:
+        principal = request.scope.get("state", {}).get("principal")
+        return str(principal.username) if principal is not None else "unknown"
     auth = request.headers.get("authorization", "")
     scheme, _, credentials = auth.partition(" ")
     if scheme.lower() == "basic" and credentials:

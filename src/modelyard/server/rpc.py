@@ -11,6 +11,10 @@ The shared request path:
    path parameters (``logged-models/{model_id}``) are added under their names and win over both;
 2. the endpoint's :class:`~modelyard.schemas.fields.Message` turns it into a dict;
 3. the handler runs in the thread pool (the store is synchronous) and its dict is written by orjson.
+
+With ``--auth``, the app's :class:`~modelyard.server.auth.guard.Guard` admits the request before step 1
+(401 without valid credentials) and runs the handler behind the endpoint's rule of
+:mod:`modelyard.server.auth.policy` in step 3, on the request parsed in step 2.
 """
 
 from __future__ import annotations
@@ -138,6 +142,10 @@ def _endpoint(rpc: Rpc) -> Callable[..., Any]:
     service_dependency = Depends(rpc.dependency)
 
     async def endpoint(request: Request, service: Any = service_dependency) -> Response:
+        # With --auth: 401 before any body is read; the handler then runs behind its rule.
+        guard = getattr(request.app.state, "auth_guard", None)
+        if guard is not None and (refused := await guard.admit(request, rpc)) is not None:
+            return refused  # type: ignore[no-any-return]
         # Reading the body may raise the framework's own signals (a client disconnect): let them pass.
         body = None if request.method == "GET" else await read_json_body(request)
         path_params = request.path_params
@@ -150,7 +158,8 @@ def _endpoint(rpc: Rpc) -> Callable[..., Any]:
                 req = message.parse_query(pairs)
             else:
                 req = message.parse({**body, **path_params} if path_params else body)
-            result = await run_in_threadpool(handler, service, req)
+            call = handler if guard is None else guard.authorize(request, rpc)
+            result = await run_in_threadpool(call, service, req)
         except ModelyardError:
             raise
         except Exception as exc:
@@ -159,6 +168,7 @@ def _endpoint(rpc: Rpc) -> Callable[..., Any]:
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
+    endpoint.rpc = rpc  # type: ignore[attr-defined]  # the auth policy finds its rule by it
     return endpoint
 
 

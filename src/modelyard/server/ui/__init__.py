@@ -71,6 +71,10 @@ def install_ui(app: FastAPI) -> None:
         from modelyard.server.ui import registry
 
         app.router.routes.extend(registry.router.routes)
+    if getattr(getattr(app.state, "settings", None), "auth", False):  # the login page of ``--auth``
+        from modelyard.server.ui import login
+
+        app.router.routes.extend(login.router.routes)
 
     previous = app.exception_handlers.get(StarletteHTTPException)
 

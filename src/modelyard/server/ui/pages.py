@@ -191,6 +191,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             csrf_token=token,
             nav=context.pop("nav", ""),
             registry_enabled=hasattr(request.app.state, "registry"),
+            principal=request.scope.get("state", {}).get("principal"),  # --auth: who is logged in
             **context,
         )
     )

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.server.auth import readable
+from modelyard.server.auth.targets import MODEL
 from modelyard.server.deps import request_user
 from modelyard.server.ui.artifacts import mlmodel_summary
 from modelyard.server.ui.markdown import render_markdown
@@ -61,6 +63,7 @@ def models_page(request: Request) -> Response:
     try:
         page = svc.search_registered_models(text or None, 50, [order] if order else [], token)
         models, next_token = list(page.items), page.next_page_token
+        models = readable(request, MODEL, models, lambda m: m.name)
     except InvalidInput as exc:
         error = exc.message
     return render(

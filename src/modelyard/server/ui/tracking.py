@@ -15,6 +15,8 @@ from starlette.responses import Response
 
 from modelyard.entities import RunTag, ViewType
 from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.server.auth import readable
+from modelyard.server.auth.targets import EXPERIMENT
 from modelyard.server.responses import OrjsonResponse
 from modelyard.server.ui.artifacts import browse
 from modelyard.server.ui.markdown import render_markdown
@@ -88,6 +90,7 @@ def experiments_page(request: Request) -> Response:
             view, _page_size(request), text or None, [order] if order else [], token
         )
         experiments, next_token = list(page.items), page.next_page_token
+        experiments = readable(request, EXPERIMENT, experiments, lambda e: e.experiment_id)
     except InvalidInput as exc:
         error = exc.message
     return render(

@@ -1,0 +1,330 @@
+"""The authorization policy: every route of the app, mapped to what a caller needs to use it.
+
+Two tables, read by :mod:`modelyard.server.auth.guard`:
+
+* :data:`RPC_RULES`, keyed by ``(RpcTable path, HTTP method)`` (``"runs/log-batch", "POST"``), for
+  the RPCs of :mod:`modelyard.server.routes` (both their ``/api`` and ``/ajax-api`` URLs);
+* :data:`ROUTE_RULES`, keyed by ``(route template, HTTP method)``, for everything else: the artifact
+  proxy, downloads, meta routes and the UI's pages, data endpoints and form posts.
+
+A :class:`Rule` says *public* (no login), *authenticated* (any logged-in user), *admin*, or which
+resources the request touches and what it needs on each (a resolver of
+:mod:`modelyard.server.auth.targets`). What is not in the tables is refused (403): the guard fails
+closed, and ``tests/auth/test_authz_routes.py`` fails on any route of the app without a rule.
+Admins pass every rule. Levels follow :mod:`modelyard.entities.auth`: READ sees, EDIT changes (log,
+tag, rename, create runs and versions, comment), MANAGE deletes and approves Production.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from modelyard.entities.auth import ResourceType
+from modelyard.server.auth import targets as t
+from modelyard.server.auth.targets import EDIT, MANAGE, READ, Ctx, Resolver, Target
+
+Json = dict[str, Any]
+EXPERIMENT, MODEL = ResourceType.EXPERIMENT, ResourceType.REGISTERED_MODEL
+
+
+class Access(enum.Enum):
+    PUBLIC = "public"
+    AUTHENTICATED = "authenticated"
+    ADMIN = "admin"
+    RESOURCE = "resource"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one route needs.
+
+    ``prepare`` may change the RPC request in ``ctx.values`` before the handler runs (narrow a
+    search to readable experiments) and return an answer to send instead (nothing readable);
+    ``after`` may change the RPC's answer (filter a search, grant a creator MANAGE); ``created`` is
+    called with the ``Location`` of a UI form post's redirect; ``form`` makes the guard read a UI
+    form body before resolving (the handler reads it again).
+    """
+
+    access: Access
+    targets: Resolver | None = None
+    prepare: Callable[[Ctx], Json | None] | None = None
+    after: Callable[[Ctx, Json], Json] | None = None
+    created: Callable[[Ctx, str], None] | None = None
+    form: bool = False
+
+
+PUBLIC = Rule(Access.PUBLIC)
+AUTHENTICATED = Rule(Access.AUTHENTICATED)
+ADMIN = Rule(Access.ADMIN)
+
+
+def need(resolver: Resolver, **extra: Any) -> Rule:
+    return Rule(Access.RESOURCE, resolver, **extra)
+
+
+def authenticated(**extra: Any) -> Rule:
+    return Rule(Access.AUTHENTICATED, **extra)
+
+
+# ------------------------------------------------------------------------------ searches and grants
+def only_readable(name: str) -> Callable[[Ctx], Json | None]:
+    """Narrow the request's list of experiment ids to those the caller may READ."""
+
+    def prepare(ctx: Ctx) -> Json | None:
+        asked = ctx.many(name)
+        ctx.prefetch(EXPERIMENT, asked)
+        kept = [e for e in asked if ctx.allows(EXPERIMENT, e, READ)]
+        if asked and not kept:
+            return {}  # nothing the caller may see: an empty page
+        if len(kept) != len(asked):
+            ctx.values[name] = kept
+        return None
+
+    return prepare
+
+
+def readable_items(key: str, resource_type: ResourceType, id_of: Callable[[Json], str]) -> Any:
+    """Drop the items of a search answer's ``key`` list that the caller may not READ."""
+
+    def after(ctx: Ctx, result: Json) -> Json:
+        items = result.get(key)
+        if not items:
+            return result
+        ctx.prefetch(resource_type, [str(id_of(i)) for i in items])
+        kept = [i for i in items if ctx.allows(resource_type, str(id_of(i)), READ)]
+        if kept:
+            result[key] = kept
+        else:
+            result.pop(key)
+        return result
+
+    return after
+
+
+def _grant(ctx: Ctx, resource_type: ResourceType, resource_id: str) -> None:
+    ctx.auth.grant_creator(ctx.principal.username, resource_type, resource_id)
+
+
+def grant_experiment(ctx: Ctx, result: Json) -> Json:
+    _grant(ctx, EXPERIMENT, str(result["experiment_id"]))
+    return result
+
+
+def grant_model(ctx: Ctx, result: Json) -> Json:
+    _grant(ctx, MODEL, str(result["registered_model"]["name"]))
+    return result
+
+
+def renamed_model(ctx: Ctx, result: Json) -> Json:
+    """Grants are kept by name: the one who renamed (MANAGE on the old name) manages the new one."""
+    _grant(ctx, MODEL, str(result["registered_model"]["name"]))
+    return result
+
+
+def run_as_caller(ctx: Ctx) -> Json | None:
+    """A run's ``user_id`` is the authenticated user, never a name the client chooses."""
+    ctx.values["user_id"] = ctx.principal.username
+    return None
+
+
+_NEW_EXPERIMENT = re.compile(r"^/experiments/([^/?#]+)$")
+_NEW_MODEL = re.compile(r"^/models/([^/?#]+)$")
+
+
+def created_experiment(ctx: Ctx, location: str) -> None:
+    if match := _NEW_EXPERIMENT.match(location):
+        _grant(ctx, EXPERIMENT, unquote(match.group(1)))
+
+
+def created_model(ctx: Ctx, location: str) -> None:
+    if match := _NEW_MODEL.match(location):
+        _grant(ctx, MODEL, unquote(match.group(1)))
+
+
+# ------------------------------------------------------------------------------ the RPC table
+_LM = t.logged_model
+_SEARCH_EXPERIMENTS = authenticated(
+    after=readable_items("experiments", EXPERIMENT, lambda e: e["experiment_id"])
+)
+RPC_RULES: dict[tuple[str, str], Rule] = {
+    # experiments
+    ("experiments/create", "POST"): authenticated(after=grant_experiment),
+    ("experiments/search", "GET"): _SEARCH_EXPERIMENTS,
+    ("experiments/search", "POST"): _SEARCH_EXPERIMENTS,
+    ("experiments/get", "GET"): need(t.experiment(READ)),
+    ("experiments/get-by-name", "GET"): need(t.experiment_by_name(READ)),
+    ("experiments/delete", "POST"): need(t.experiment(MANAGE)),
+    ("experiments/restore", "POST"): need(t.experiment(MANAGE)),
+    ("experiments/update", "POST"): need(t.experiment(EDIT)),
+    ("experiments/set-experiment-tag", "POST"): need(t.experiment(EDIT)),
+    ("experiments/delete-experiment-tag", "POST"): need(t.experiment(EDIT)),
+    ("experiments/search-datasets", "POST"): authenticated(prepare=only_readable("experiment_ids")),
+    # runs
+    ("runs/create", "POST"): need(t.experiment(EDIT), prepare=run_as_caller),
+    ("runs/update", "POST"): need(t.run(EDIT)),
+    ("runs/delete", "POST"): need(t.run(MANAGE)),
+    ("runs/restore", "POST"): need(t.run(MANAGE)),
+    ("runs/get", "GET"): need(t.run(READ)),
+    ("runs/search", "POST"): authenticated(prepare=only_readable("experiment_ids")),
+    ("runs/log-metric", "POST"): need(t.run(EDIT)),
+    ("runs/log-parameter", "POST"): need(t.run(EDIT)),
+    ("runs/set-tag", "POST"): need(t.run(EDIT)),
+    ("runs/delete-tag", "POST"): need(t.run(EDIT)),
+    ("runs/log-batch", "POST"): need(t.run(EDIT)),
+    ("runs/log-inputs", "POST"): need(t.run(EDIT)),
+    ("runs/outputs", "POST"): need(t.run(EDIT)),
+    # metrics
+    ("metrics/get-history", "GET"): need(t.run(READ)),
+    ("metrics/get-history-bulk-interval", "GET"): need(t.runs(READ, "run_ids")),
+    ("metrics/get-history-bulk", "GET"): need(t.runs(READ, "run_id")),
+    # logged models (MLflow 3)
+    ("logged-models", "POST"): need(t.experiment(EDIT)),
+    ("logged-models/search", "POST"): authenticated(prepare=only_readable("experiment_ids")),
+    ("logged-models/{model_id}", "GET"): need(_LM(READ)),
+    ("logged-models/{model_id}", "PATCH"): need(_LM(EDIT)),
+    ("logged-models/{model_id}", "DELETE"): need(_LM(MANAGE)),
+    ("logged-models/{model_id}/tags", "PATCH"): need(_LM(EDIT)),
+    ("logged-models/{model_id}/tags/{tag_key:path}", "DELETE"): need(_LM(EDIT)),
+    ("logged-models/{model_id}/params", "POST"): need(_LM(EDIT)),
+    # registered models
+    ("registered-models/create", "POST"): authenticated(after=grant_model),
+    ("registered-models/rename", "POST"): need(t.model(MANAGE), after=renamed_model),
+    ("registered-models/update", "PATCH"): need(t.model(EDIT)),
+    ("registered-models/delete", "DELETE"): need(t.model(MANAGE)),
+    ("registered-models/get", "GET"): need(t.model(READ)),
+    ("registered-models/search", "GET"): authenticated(
+        after=readable_items("registered_models", MODEL, lambda m: m["name"])
+    ),
+    ("registered-models/get-latest-versions", "POST"): need(t.model(READ)),
+    ("registered-models/get-latest-versions", "GET"): need(t.model(READ)),
+    ("registered-models/set-tag", "POST"): need(t.model(EDIT)),
+    ("registered-models/delete-tag", "DELETE"): need(t.model(EDIT)),
+    ("registered-models/alias", "POST"): need(t.model(EDIT)),
+    ("registered-models/alias", "DELETE"): need(t.model(EDIT)),
+    ("registered-models/alias", "GET"): need(t.model(READ)),
+    ("registered-models/activities", "GET"): need(t.model(READ)),
+    # model versions
+    ("model-versions/create", "POST"): need(t.combine(t.model(EDIT), t.version_source)),
+    ("model-versions/update", "PATCH"): need(t.model(EDIT)),
+    ("model-versions/transition-stage", "POST"): need(t.model_stage()),
+    ("databricks/model-versions/transition-stage", "POST"): need(t.model_stage()),
+    ("model-versions/delete", "DELETE"): need(t.model(MANAGE)),
+    ("model-versions/get", "GET"): need(t.model(READ)),
+    ("model-versions/search", "GET"): authenticated(
+        after=readable_items("model_versions", MODEL, lambda v: v["name"])
+    ),
+    ("model-versions/get-download-uri", "GET"): need(t.model(READ)),
+    ("model-versions/set-tag", "POST"): need(t.model(EDIT)),
+    ("model-versions/delete-tag", "DELETE"): need(t.model(EDIT)),
+    ("model-versions/activities", "GET"): need(t.model(READ)),
+    # transition requests and comments (the service checks requester and author)
+    ("transition-requests/create", "POST"): need(t.model(EDIT)),
+    ("transition-requests/approve", "POST"): need(t.transition_request(resolving=True)),
+    ("transition-requests/reject", "POST"): need(t.transition_request(resolving=True)),
+    ("transition-requests/delete", "DELETE"): need(t.transition_request(resolving=False)),
+    ("transition-requests/list", "GET"): need(t.model(READ)),
+    ("comments/create", "POST"): need(t.model(EDIT)),
+    ("comments/update", "PATCH"): need(t.comment(EDIT)),
+    ("comments/delete", "DELETE"): need(t.comment(EDIT)),
+    ("comments/list", "GET"): need(t.model(READ)),
+    # webhooks fire on every model's events: they are the admin's
+    ("webhooks", "POST"): ADMIN,
+    ("webhooks", "GET"): ADMIN,
+    ("webhooks/{webhook_id}", "GET"): ADMIN,
+    ("webhooks/{webhook_id}", "PATCH"): ADMIN,
+    ("webhooks/{webhook_id}", "DELETE"): ADMIN,
+    ("webhooks/{webhook_id}/test", "POST"): ADMIN,
+    ("webhooks/{webhook_id}/deliveries", "GET"): ADMIN,
+}
+
+
+# ------------------------------------------------------------------------------ other routes
+def _ui_experiment_action(ctx: Ctx) -> list[Target]:
+    level = EDIT if ctx.one("action") == "rename" else MANAGE
+    return [Target(EXPERIMENT, ctx.one("experiment_id"), level)]
+
+
+def _ui_version_action(ctx: Ctx) -> list[Target]:
+    """The version page's forms: what each action needs, on the model it really touches."""
+    action = ctx.one("action")
+    if action in ("approve", "reject"):
+        return t.transition_request(resolving=True)(ctx)
+    if action == "cancel":
+        return t.transition_request(resolving=False)(ctx)
+    if action == "transition":
+        return t.model_stage()(ctx)
+    return t.model(EDIT)(ctx)  # request, comment, description, alias (and unknown: refused later)
+
+
+_PROXY = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+ROUTE_RULES: dict[tuple[str, str], Rule] = {
+    ("/health", "GET"): PUBLIC,
+    ("/version", "GET"): PUBLIC,
+    ("/api/3.0/mlflow/server-info", "GET"): PUBLIC,  # static facts about the server, no data
+    ("/ajax-api/3.0/mlflow/server-info", "GET"): PUBLIC,
+    ("/api/2.0/modelyard/openapi.json", "GET"): PUBLIC,  # the API's description, no data
+    ("/ajax-api/2.0/modelyard/openapi.json", "GET"): PUBLIC,
+    ("/static/ui/{name}", "GET"): PUBLIC,
+    ("/login", "GET"): PUBLIC,
+    ("/login", "POST"): PUBLIC,
+    ("/logout", "POST"): PUBLIC,
+    # tracking API routes that are not RPCs, and downloads
+    ("/api/2.0/mlflow/artifacts/list", "GET"): need(t.run(READ)),
+    ("/ajax-api/2.0/mlflow/artifacts/list", "GET"): need(t.run(READ)),
+    ("/get-artifact", "GET"): need(t.run(READ)),
+    ("/model-versions/get-artifact", "GET"): need(t.model(READ)),
+    # UI pages, data and forms
+    ("/", "GET"): AUTHENTICATED,  # the experiments list shows only readable ones
+    ("/experiments", "GET"): AUTHENTICATED,
+    ("/ui/experiments/create", "POST"): authenticated(created=created_experiment),
+    ("/ui/experiments/{experiment_id}/{action}", "POST"): need(_ui_experiment_action),
+    ("/experiments/{experiment_id}", "GET"): need(t.experiment(READ)),
+    ("/runs", "GET"): need(t.experiments(READ, "experiments")),
+    ("/ui/runs/{action}", "POST"): need(t.runs(MANAGE, "run_id"), form=True),
+    ("/runs/{run_id}", "GET"): need(t.run(READ)),
+    ("/ui/runs/{run_id}/note", "POST"): need(t.run(EDIT)),
+    ("/compare", "GET"): need(t.runs(READ, "runs")),
+    ("/ui/data/metric-history", "GET"): need(t.runs(READ, "run_id")),
+    ("/models", "GET"): AUTHENTICATED,  # the list shows only readable models
+    ("/models/{name}", "GET"): need(t.model(READ)),
+    ("/models/{name}/versions/{version}", "GET"): need(t.model(READ)),
+    ("/ui/models/create", "POST"): authenticated(created=created_model),
+    ("/ui/models/{name}/description", "POST"): need(t.model(EDIT)),
+    ("/ui/models/{name}/versions/{version}/{action}", "POST"): need(_ui_version_action, form=True),
+    ("/webhooks", "GET"): ADMIN,
+    ("/webhooks/{webhook_id}", "GET"): ADMIN,
+    # an artifacts-only server answers 503 on these (nothing is read)
+    ("/api/{rest:path}", "*"): AUTHENTICATED,
+    ("/ajax-api/{rest:path}", "*"): AUTHENTICATED,
+    ("/get-artifact", "*"): AUTHENTICATED,
+    ("/model-versions/get-artifact", "*"): AUTHENTICATED,
+    ("/graphql", "*"): AUTHENTICATED,
+}
+for _prefix in _PROXY:
+    ROUTE_RULES.update(
+        {
+            (f"{_prefix}/artifacts", "GET"): need(t.proxy_path(READ)),
+            (f"{_prefix}/artifacts/{{path:path}}", "GET"): need(t.proxy_path(READ)),
+            (f"{_prefix}/artifacts/{{path:path}}", "PUT"): need(t.proxy_path(EDIT)),
+            (f"{_prefix}/artifacts/{{path:path}}", "DELETE"): need(t.proxy_path(MANAGE)),
+            (f"{_prefix}/mpu/create/{{path:path}}", "POST"): need(t.proxy_path(EDIT)),
+            (f"{_prefix}/mpu/complete/{{path:path}}", "POST"): need(t.proxy_path(EDIT)),
+            (f"{_prefix}/mpu/abort/{{path:path}}", "POST"): need(t.proxy_path(EDIT)),
+            (f"{_prefix}/presigned/{{path:path}}", "GET"): need(t.proxy_path(READ)),
+        }
+    )
+
+
+def rpc_rule(path: str, method: str) -> Rule | None:
+    return RPC_RULES.get((path, method))
+
+
+def route_rule(template: str, method: str) -> Rule | None:
+    """The rule of a non-RPC route; HEAD is GET's, ``*`` any method's."""
+    wanted = "GET" if method == "HEAD" else method
+    return ROUTE_RULES.get((template, wanted)) or ROUTE_RULES.get((template, "*"))
