@@ -18,3 +18,6 @@ def models() -> None:
 from modelyard.cli.models_tools import predict  # noqa: E402
 
 models.add_command(predict)
+from modelyard.cli.models_serve import serve  # noqa: E402
+
+models.add_command(serve)
