@@ -146,7 +146,8 @@ def test_selection_goes_to_compare(ui_server, page):
 
 
 def _traces(page, selector: str) -> int:
-    page.wait_for_selector(f"{selector}[data-drawn='1']")
+    """The number of Plotly traces of a chart, once Plotly (not the first SVG sketch) has drawn it."""
+    page.wait_for_selector(f"{selector}.js-plotly-plot[data-drawn='1']")
     return page.evaluate(f'document.querySelector("{selector}").data.length')
 
 
@@ -181,10 +182,10 @@ def test_run_page_chart_keeps_spikes_and_follows_settings(ui_server, page):
     points = page.evaluate(f'document.querySelector("{selector}").data[2].x.length')
     assert points <= 2000  # bucketed, not 20,000 points
     page.check("input[name=log]")
-    page.wait_for_selector(f"{selector}[data-drawn='1']")
+    page.wait_for_selector(f"{selector}.js-plotly-plot[data-drawn='1']")
     assert page.evaluate(f'document.querySelector("{selector}").layout.yaxis.type') == "log"
     page.select_option("select[name=x]", "relative")
-    page.wait_for_selector(f"{selector}[data-drawn='1']")
+    page.wait_for_selector(f"{selector}.js-plotly-plot[data-drawn='1']")
     assert "x=relative" in page.url and "log=1" in page.url
     page.reload()
     assert page.locator("select[name=x]").input_value() == "relative"

@@ -7,32 +7,16 @@ app made by :func:`modelyard.server.app.create_app`, and turns 404s outside the 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from modelyard.errors import ModelyardError
 from modelyard.server.errors import API_PREFIXES
 from modelyard.server.ui import pages
-
-PLOTLY_FILE = "plotly.min.js"
-STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-
-
-def plotly_path() -> Path | None:
-    """``plotly.min.js`` as shipped inside the ``plotly`` Python package (found without importing it)."""
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "package_data" / PLOTLY_FILE
-        if candidate.is_file():
-            return candidate
-    return None
+from modelyard.server.ui.assets import plotly_path, static_assets
 
 
 def install_ui(app: FastAPI) -> None:
@@ -42,28 +26,12 @@ def install_ui(app: FastAPI) -> None:
 
     store = app.state.tracking.store
     app.state.charts = ChartService(history_store_for(store), store)
-    static_files = {p.name: p for p in pages.STATIC.iterdir() if p.suffix in STATIC_TYPES}
-    plotly = plotly_path()
 
     async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name == PLOTLY_FILE:
-            if plotly is None:
-                return Response(
-                    "Plotly.js is missing: pip install 'modelyard[server]'",
-                    status_code=404,
-                    media_type="text/plain",
-                )
-            path = plotly
-        elif name in static_files:
-            path = static_files[name]
-        else:
-            return pages.secure(Response("Not Found", status_code=404, media_type="text/plain"))
-        response = FileResponse(
-            path, media_type=STATIC_TYPES[path.suffix], headers={"Cache-Control": "max-age=3600"}
+        # In the thread pool: the first request of a file reads it from disk.
+        return await run_in_threadpool(
+            static_assets().respond, request, request.path_params["name"]
         )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
 
     app.add_route("/static/ui/{name}", static, methods=["GET", "HEAD"], include_in_schema=False)
     app.router.routes.extend(tracking.router.routes)

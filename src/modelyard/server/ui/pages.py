@@ -109,7 +109,11 @@ def environment() -> Any:
         env.filters.update(
             time=format_time, duration=format_duration, value=format_value, short=short_id
         )
-        env.globals.update(version=modelyard.__version__, url=url_with, csrf_field=CSRF_FIELD)
+        from modelyard.server.ui.assets import static_url
+
+        env.globals.update(
+            version=modelyard.__version__, url=url_with, csrf_field=CSRF_FIELD, static=static_url
+        )
         _env = env
     return _env
 

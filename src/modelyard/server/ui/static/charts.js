@@ -1,6 +1,7 @@
-// Metric history charts (Plotly): bucketed histories from /ui/data/metric-history, drawn as the
-// bucket mean with a min-max band (so downsampling never hides a spike), EMA smoothing, log scale,
-// and the x axis by step, wall time or relative time.
+// Metric history charts: bucketed histories from /ui/data/metric-history, drawn as the bucket mean
+// with a min-max band (so downsampling never hides a spike), EMA smoothing, log scale, and the x axis
+// by step, wall time or relative time. Each chart is first an SVG sketch (sketch.js, drawn the moment
+// its data arrives), then Plotly's interactive chart once Plotly.js has loaded.
 "use strict";
 window.ModelyardCharts = (function () {
   const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
@@ -11,18 +12,28 @@ window.ModelyardCharts = (function () {
     return el ? JSON.parse(el.textContent) : null;
   }
 
+  // One request per (runs, key, buckets) for the page's lifetime: changing smoothing, the x axis or
+  // the scale redraws from the data already here.
+  const histories = new Map();
   function fetchHistory(runIds, key, buckets) {
     const params = new URLSearchParams();
     runIds.forEach(function (r) { params.append("run_id", r); });
     params.set("key", key);
     params.set("buckets", String(buckets || 1000));
-    return fetch("/ui/data/metric-history?" + params.toString(), { headers: { Accept: "application/json" } })
-      .then(function (response) {
-        return response.json().then(function (body) {
-          if (!response.ok) { throw new Error(body.message || ("HTTP " + response.status)); }
-          return body;
-        });
-      });
+    const url = "/ui/data/metric-history?" + params.toString();
+    if (!histories.has(url)) {
+      const request = fetch(url, { headers: { Accept: "application/json" } })
+        .then(function (response) {
+          return response.json().catch(function () { throw new Error("the server answered HTTP " + response.status); })
+            .then(function (body) {
+              if (!response.ok) { throw new Error(body.message || ("HTTP " + response.status)); }
+              return body;
+            });
+        }, function () { throw new Error("the server did not answer; check that it is running, then reload"); });
+      request.catch(function () { histories.delete(url); });  // a failed request is tried again next time
+      histories.set(url, request);
+    }
+    return histories.get(url);
   }
 
   function ema(values, weight) {
@@ -48,38 +59,60 @@ window.ModelyardCharts = (function () {
     return series.step;
   }
 
-  function traces(body, names, settings) {
+  // The runs of a response as drawable series: x values, the min-max band (when bucketed), the
+  // line (smoothed when asked, the raw mean kept faint beside it).
+  function prepare(body, names, settings) {
+    return body.runs.filter(function (series) { return series.count > 0; }).map(function (series, i) {
+      const line = ema(series.mean, settings.smooth);
+      return {
+        id: series.run_id,
+        name: names[series.run_id] || series.run_id.slice(0, 8),
+        color: COLORS[i % COLORS.length],
+        x: xValues(series, settings.x),
+        low: series.bucketed ? series.low : null,
+        high: series.bucketed ? series.high : null,
+        line: line,
+        raw: settings.smooth > 0 ? series.mean : null,
+      };
+    });
+  }
+
+  function traces(prepared) {
     const out = [];
-    body.runs.forEach(function (series, i) {
-      const color = COLORS[i % COLORS.length];
-      const name = names[series.run_id] || series.run_id.slice(0, 8);
-      const x = xValues(series, settings.x);
-      if (series.bucketed) {
-        out.push({ x: x, y: series.low, mode: "lines", line: { width: 0, color: color }, hoverinfo: "skip",
-          showlegend: false, type: "scatter", legendgroup: series.run_id });
-        out.push({ x: x, y: series.high, mode: "lines", line: { width: 0.6, color: color + "99" }, fill: "tonexty",
-          fillcolor: color + "40", name: name + " (min–max)", type: "scatter", showlegend: false,
-          legendgroup: series.run_id, hoverinfo: "skip" });
+    prepared.forEach(function (s) {
+      if (s.low) {
+        out.push({ x: s.x, y: s.low, mode: "lines", line: { width: 0, color: s.color }, hoverinfo: "skip",
+          showlegend: false, type: "scatter", legendgroup: s.id });
+        out.push({ x: s.x, y: s.high, mode: "lines", line: { width: 0.6, color: s.color + "99" }, fill: "tonexty",
+          fillcolor: s.color + "40", name: s.name + " (min–max)", type: "scatter", showlegend: false,
+          legendgroup: s.id, hoverinfo: "skip" });
       }
-      if (settings.smooth > 0) {
-        out.push({ x: x, y: series.mean, mode: "lines", line: { width: 1, color: color }, opacity: 0.3,
-          showlegend: false, hoverinfo: "skip", type: "scatter", legendgroup: series.run_id });
+      if (s.raw) {
+        out.push({ x: s.x, y: s.raw, mode: "lines", line: { width: 1, color: s.color }, opacity: 0.3,
+          showlegend: false, hoverinfo: "skip", type: "scatter", legendgroup: s.id });
       }
-      out.push({ x: x, y: ema(series.mean, settings.smooth), mode: series.mean.length === 1 ? "markers" : "lines",
-        line: { width: 1.5, color: color }, name: name, type: "scatter", legendgroup: series.run_id });
+      out.push({ x: s.x, y: s.line, mode: s.line.length === 1 ? "markers" : "lines",
+        line: { width: 1.5, color: s.color }, name: s.name, type: "scatter", legendgroup: s.id });
     });
     return out;
   }
 
-  function layout(key, body, settings) {
+  function title(key, body) {
     const points = body.runs.reduce(function (n, s) { return n + s.count; }, 0);
     const bucketed = body.runs.some(function (s) { return s.bucketed; });
+    return key + (bucketed ? " (" + points.toLocaleString() + " points, min–max per bucket)" : "");
+  }
+
+  function xTitle(settings) {
+    return settings.x === "relative" ? "seconds since start" : (settings.x === "time" ? "" : "step");
+  }
+
+  function layout(key, body, settings) {
     return {
-      title: { text: key + (bucketed ? " (" + points.toLocaleString() + " points, min–max per bucket)" : ""), font: { size: 13 } },
+      title: { text: title(key, body), font: { size: 13 } },
       margin: { l: 50, r: 10, t: 30, b: 40 },
       height: 280,
-      xaxis: { title: { text: settings.x === "relative" ? "seconds since start" : (settings.x === "time" ? "" : "step") },
-        type: settings.x === "time" ? "date" : "linear" },
+      xaxis: { title: { text: xTitle(settings) }, type: settings.x === "time" ? "date" : "linear" },
       yaxis: { type: settings.log ? "log" : "linear" },
       legend: { orientation: "h" },
       showlegend: body.runs.length > 1,
@@ -94,23 +127,69 @@ window.ModelyardCharts = (function () {
     div.appendChild(p);
   }
 
+  function mark(name) { if (window.performance && performance.mark) { performance.mark(name); } }
+
+  function clear(div) {
+    if (div.dataset.renderer === "plotly" && window.Plotly) { window.Plotly.purge(div); }
+    div.dataset.renderer = "";
+    div.textContent = "";
+  }
+
+  // Draw one metric's chart in ``div``: the SVG sketch as soon as the data is here, then Plotly's
+  // interactive chart once Plotly.js has loaded (at once when it already has). ``data-drawn="1"``
+  // means the data is on screen; ``data-renderer`` says which chart it is ("svg" or "plotly").
   function draw(div, runIds, names, key, settings) {
-    showMessage(div, "Loading chart of " + key + "…");
+    const generation = (div.drawGeneration || 0) + 1;
+    div.drawGeneration = generation;
+    const current = function () { return div.drawGeneration === generation; };
+    if (div.dataset.drawn !== "1") { showMessage(div, "Loading chart of " + key + "…"); }
     div.dataset.drawn = "";
+    div.setAttribute("aria-busy", "true");
     return fetchHistory(runIds, key, Math.max(200, Math.min(2000, Math.round(div.clientWidth || 800))))
       .then(function (body) {
-        plotlyReady();  // only now: evaluating Plotly blocks the page and would hold the request up
-        if (!body.runs.some(function (s) { return s.count > 0; })) {
-          showMessage(div, "No history for " + key + ".", "help");
+        if (!current()) { return; }
+        div.removeAttribute("aria-busy");
+        const prepared = prepare(body, names, settings);
+        if (!prepared.length) {
+          clear(div);
+          showMessage(div, "No history for " + key + " yet: it appears here once the run logs it.", "help");
+          div.dataset.drawn = "empty";
           return;
         }
-        return plotlyReady().then(function () {
-          div.textContent = "";
-          return window.Plotly.react(div, traces(body, names, settings), layout(key, body, settings),
-            { responsive: true, displaylogo: false });
-        }).then(function () { div.dataset.drawn = "1"; });
+        if (!window.Plotly) {
+          clear(div);
+          window.ModelyardSketch.draw(div, prepared, { title: title(key, body), xTitle: xTitle(settings),
+            xType: settings.x === "time" ? "date" : "linear", log: settings.log });
+          div.dataset.renderer = "svg";
+          div.dataset.drawn = "1";
+          mark("modelyard:chart-drawn:" + key);
+          afterPaint(function () { mark("modelyard:chart-painted:" + key); });
+        }
+        return plotlySoon().then(function () {
+          if (!current()) { return; }
+          if (div.dataset.renderer !== "plotly") { clear(div); }
+          return window.Plotly.react(div, traces(prepared), layout(key, body, settings),
+            { responsive: true, displaylogo: false }).then(function () {
+            if (!current()) { return; }
+            div.dataset.renderer = "plotly";
+            div.dataset.drawn = "1";
+            mark("modelyard:chart-interactive:" + key);
+          });
+        }, function () {  // the sketch stays; say why it does not zoom
+          if (!current() || div.querySelector(".plotly-missing")) { return; }
+          const p = document.createElement("p");
+          p.className = "help plotly-missing";
+          p.textContent = "The interactive chart is unavailable (Plotly.js did not load); reload to try again.";
+          div.appendChild(p);
+        });
       })
-      .catch(function (error) { showMessage(div, "Could not load " + key + ": " + error.message, "alert error"); });
+      .catch(function (error) {
+        if (!current()) { return; }
+        div.removeAttribute("aria-busy");
+        clear(div);
+        showMessage(div, "Could not load the chart of " + key + ": " + error.message + ".", "alert error");
+        div.dataset.drawn = "error";
+      });
   }
 
   function controlSettings(form, xName) {
@@ -120,23 +199,46 @@ window.ModelyardCharts = (function () {
     return { x: x ? x.value : "step", smooth: smooth ? Number(smooth.value) : 0, log: log ? log.checked : false };
   }
 
-  // Plotly.js (4.8 MB) is loaded by this script once the first chart data has arrived: evaluating it
-  // keeps the page busy for a while, and the data request should not wait behind it.
+  // Plotly.js (4.8 MB) is loaded by this script, never by the page: evaluating it keeps the page busy
+  // for a second or more, so it starts only once the sketches are on screen and the browser is idle
+  // (or at once when the pointer or the keyboard focus reaches a chart, or a page needs it now).
+  const PLOTLY_URL = (document.currentScript && document.currentScript.dataset.plotly) || "/static/ui/plotly.min.js";
   let plotlyPromise = null;
   function plotlyReady() {
     if (window.Plotly) { return Promise.resolve(); }
     if (!plotlyPromise) {
       plotlyPromise = new Promise(function (resolve, reject) {
         const script = document.createElement("script");
-        script.src = "/static/ui/plotly.min.js";
-        script.onload = function () { resolve(); };
-        script.onerror = function () { reject(new Error("Plotly.js did not load")); };
+        script.src = PLOTLY_URL;
+        script.onload = function () { mark("modelyard:plotly-loaded"); resolve(); };
+        script.onerror = function () { plotlyPromise = null; reject(new Error("Plotly.js did not load")); };
         document.head.appendChild(script);
       });
     }
     return plotlyPromise;
   }
+  function afterPaint(callback) {
+    requestAnimationFrame(function () { setTimeout(callback, 0); });
+  }
+  let soon = null;
+  function plotlySoon() {
+    if (window.Plotly) { return Promise.resolve(); }
+    if (!soon) {
+      soon = new Promise(function (resolve) {
+        afterPaint(function () {
+          if (window.requestIdleCallback) { window.requestIdleCallback(resolve, { timeout: 500 }); } else { setTimeout(resolve, 50); }
+        });
+      }).then(plotlyReady);
+      soon.catch(function () { soon = null; });
+    }
+    return soon;
+  }
   function whenPlotly(callback) { plotlyReady().then(callback); }
+  ["pointerover", "focusin"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      if (!window.Plotly && event.target.closest && event.target.closest(".chart")) { plotlyReady().catch(function () {}); }
+    }, { passive: true });
+  });
 
   // The run page: one chart per chosen metric key.
   function runPage() {
@@ -165,6 +267,7 @@ window.ModelyardCharts = (function () {
           div.dataset.key = key;
           div.setAttribute("role", "img");
           div.setAttribute("aria-label", "Chart of " + key);
+          div.tabIndex = 0;
           container.appendChild(div);
         }
         draw(div, ids, names, key, settings);
@@ -184,7 +287,7 @@ window.ModelyardCharts = (function () {
     });
     const smooth = form.querySelector("input[name=smooth]");
     if (smooth) { smooth.addEventListener("input", function () { syncUrl(); drawAll(); }); }
-    drawAll();  // fetches now; draws once Plotly has loaded
+    drawAll();  // fetches now; sketches on arrival, Plotly later
   }
 
   runPage();  // this script comes after the page's elements
