@@ -94,6 +94,7 @@ params = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Index("ix_params_key_run", "key", "run_uuid"),
     **_MYSQL,
+    sqlite_with_rowid=False,  # clustered by (run_uuid, key): see migration 0005
 )
 
 tags = sa.Table(
@@ -104,6 +105,7 @@ tags = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Index("ix_tags_key_run", "key", "run_uuid"),
     **_MYSQL,
+    sqlite_with_rowid=False,  # clustered by (run_uuid, key): see migration 0005
 )
 
 metrics = sa.Table(
@@ -130,6 +132,7 @@ latest_metrics = sa.Table(
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Index("ix_latest_metrics_key_value", "key", "value"),
     **_MYSQL,
+    sqlite_with_rowid=False,  # clustered by (run_uuid, key): see migration 0005
 )
 
 datasets = sa.Table(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 #: The newest revision; a test checks that it is Alembic's head.
-HEAD = "0004_auth"
+HEAD = "0005_clustered_run_children"
 SCRIPT_LOCATION = str(Path(__file__).parent)
 
 
