@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 import modelyard
 from modelyard.server.errors import install_error_handlers
+from modelyard.server.openapi import install_openapi
 from modelyard.server.routes import REGISTRY_TABLES, TRACKING_TABLES, meta
 from modelyard.server.routes.artifacts import (
     artifact_routes,
@@ -95,6 +96,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(meta.router)
     app.router.routes.extend(artifact_routes())
+    install_openapi(app, (*TRACKING_TABLES, *REGISTRY_TABLES))  # before any catch-all route
     if settings.artifacts_only:  # every tracking endpoint answers 503, as MLflow's does
         app.router.routes.extend(artifacts_only_routes())
         _enable_auth(app, settings, opened)
