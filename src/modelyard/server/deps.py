@@ -61,6 +61,9 @@ def request_user(request: Request) -> str:
 async def get_registry(request: Request) -> RegistryService:
     """The app's :class:`RegistryService`, acting as the user the request names."""
     service: RegistryService = request.app.state.registry
+    guard = getattr(request.app.state, "auth_guard", None)
+    if guard is not None:  # dependencies run before the RPC's guard: authenticate now (kept for it)
+        await guard.principal(request)
     return service.for_user(request_user(request))
 
 

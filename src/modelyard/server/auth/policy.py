@@ -298,6 +298,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("/ui/models/{name}/versions/{version}/{action}", "POST"): need(_ui_version_action, form=True),
     ("/webhooks", "GET"): ADMIN,
     ("/webhooks/{webhook_id}", "GET"): ADMIN,
+    ("/ui/webhooks/create", "POST"): ADMIN,
+    ("/ui/webhooks/{webhook_id}/{action}", "POST"): ADMIN,
     # an artifacts-only server answers 503 on these (nothing is read)
     ("/api/{rest:path}", "*"): AUTHENTICATED,
     ("/ajax-api/{rest:path}", "*"): AUTHENTICATED,
