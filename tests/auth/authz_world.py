@@ -77,6 +77,7 @@ def auth_settings(root: Path, **overrides: Any) -> Any:
         "auth_admin_username": ADMIN,
         "auth_admin_password": ADMIN_PASSWORD,
         "auth_default_permission": "NO_PERMISSIONS",
+        "auth_max_failed_logins": 1000,  # the bad-password cases must not lock anyone out
         "webhook_delivery_threads": 0,
         "webhook_allow_http": True,
         "webhook_allow_private_addresses": True,
@@ -111,6 +112,38 @@ class AuthWorld:
     @property
     def auth(self) -> Any:
         return self.app.state.auth
+
+    def mirror_grants(self, resource_type: ResourceType, resource_id: str) -> None:
+        """alice MANAGE, bob EDIT and carol READ on a resource the admin just made."""
+        for user, level in (
+            ("alice", Permission.MANAGE),
+            ("bob", Permission.EDIT),
+            ("carol", Permission.READ),
+        ):
+            self.auth.set_permission(OPERATOR, resource_type, resource_id, level, username=user)
+
+    def fresh_experiment(self, name: str) -> str:
+        with self.client(ADMIN) as admin:
+            experiment_id = _ok(
+                admin.post("/api/2.0/mlflow/experiments/create", json={"name": name})
+            )["experiment_id"]
+        self.mirror_grants(ResourceType.EXPERIMENT, experiment_id)
+        return str(experiment_id)
+
+    def fresh_run(self) -> str:
+        with self.client(ADMIN) as admin:
+            run = _ok(
+                admin.post("/api/2.0/mlflow/runs/create", json={"experiment_id": self.experiment})
+            )
+        return str(run["run"]["info"]["run_id"])
+
+    def fresh_version(self) -> str:
+        """A new version of the shared model, from the shared run's model folder."""
+        with self.client(ADMIN) as admin:
+            source = f"mlflow-artifacts:/{self.experiment}/{self.run}/artifacts/model"
+            body = {"name": self.model, "source": source, "run_id": self.run}
+            created = _ok(admin.post("/api/2.0/mlflow/model-versions/create", json=body))
+        return str(created["model_version"]["version"])
 
 
 def _ok(response: httpx.Response) -> dict[str, Any]:

@@ -26,11 +26,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.entities.auth import Principal
-from modelyard.errors import PermissionDenied
+from modelyard.errors import ModelyardError, PermissionDenied
 from modelyard.server.auth import credentials as c
 from modelyard.server.auth.policy import Access, Rule, route_rule, rpc_rule
 from modelyard.server.auth.targets import Ctx, Resolver
-from modelyard.server.errors import error_response
+from modelyard.server.errors import error_response, render_error
 
 REALM = 'Basic realm="modelyard"'
 UNAUTHENTICATED_MESSAGE = (
@@ -40,6 +40,17 @@ UNAUTHENTICATED_MESSAGE = (
 BAD_CREDENTIALS_MESSAGE = (
     "The credentials are not valid (wrong user name or password, or a revoked token)."
 )
+
+
+#: Downloads outside ``/api`` whose errors are JSON (data, not pages), as their routes answer.
+DATA_PATHS = frozenset({"/get-artifact", "/model-versions/get-artifact"})
+
+
+def is_page_path(path: str) -> bool:
+    """Whether refusals of ``path`` are pages (a login redirect, an HTML 403) rather than JSON."""
+    from modelyard.server.ui import is_page
+
+    return is_page(path) and path not in DATA_PATHS
 
 
 def _state(scope: Scope) -> dict[str, Any]:
@@ -109,10 +120,8 @@ class Guard:
 
     def unauthenticated(self, request: Request) -> Response:
         """401 with ``WWW-Authenticate`` for the API; a redirect to the login page for UI pages."""
-        from modelyard.server.ui import is_page
-
         path = request.url.path
-        if is_page(path):
+        if is_page_path(path):
             target = path if request.method == "GET" else "/"
             if request.method == "GET" and request.url.query:
                 target += "?" + request.url.query
@@ -212,7 +221,13 @@ class Guard:
                 receive = _replay(body, receive)
             ctx = Ctx(guard.app, principal, values, lists, auth=guard.auth)
             what = f"{request.method} {request.url.path}"
-            await run_in_threadpool(guard.require, ctx, rule, what)
+            try:
+                await run_in_threadpool(guard.require, ctx, rule, what)
+            except ModelyardError as exc:
+                if is_page_path(request.url.path):
+                    raise  # the UI's error page
+                await render_error(exc)(scope, receive, send)
+                return
             if rule.created is not None:
                 send = _on_redirect(send, ctx, rule.created)
             await inner(scope, receive, send)
