@@ -53,6 +53,8 @@ PRESIGNED_UNSUPPORTED = (
 UPLOAD_BLOCK = 1 << 20
 #: Blocks of a request body read ahead of the store's writing (bounds an upload's memory).
 UPLOAD_READ_AHEAD = 4
+#: Largest upload written on the event loop, for stores on a local disk (``local_disk``).
+INLINE_WRITE_BYTES = 64 << 10
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 #: Types a browser could run or render as a page are sent as plain text (they download anyway).
 _ACTIVE_TYPES = frozenset(
@@ -418,7 +420,10 @@ async def write_streamed(store: ArtifactStore, path: str, request: Request) -> i
         # A small file (most artifacts): one read and one hop to the thread pool, without the
         # read-ahead queue, whose task group and per-block thread hand-overs cost more than the write.
         body = await request.body()
-        return await run_in_threadpool(store.write, path, [body] if body else [])
+        chunks = [body] if body else []
+        if len(body) <= INLINE_WRITE_BYTES and getattr(store, "local_disk", False):
+            return store.write(path, chunks)  # a few syscalls: cheaper than the thread hop
+        return await run_in_threadpool(store.write, path, chunks)
     send, receive = anyio.create_memory_object_stream[bytes](UPLOAD_READ_AHEAD)
     failure: list[BaseException] = []
 

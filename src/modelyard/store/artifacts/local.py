@@ -62,6 +62,10 @@ def local_root(root_uri: str) -> str:
 class LocalArtifactStore:
     """An :class:`~modelyard.store.artifacts.base.ArtifactStore` over a local folder."""
 
+    #: Its writes go to a local filesystem: the server writes a small upload on its event loop,
+    #: which costs less than handing a few kilobytes to a worker thread and back.
+    local_disk = True
+
     def __init__(self, root_uri: str) -> None:
         self.root_uri = root_uri
         self.root = local_root(root_uri)
