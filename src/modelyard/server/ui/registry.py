@@ -1,8 +1,7 @@
 """Registry pages: models list, a model, a version (stage, requests with Approve / Reject / Cancel,
-comments, activity log) and webhooks with their deliveries. Handlers call the app's
-:class:`~modelyard.service.registry.RegistryService` as the user the request names (the same rule as
-the REST API: HTTP Basic username, else ``X-Modelyard-User``), and
-:class:`~modelyard.service.webhooks.WebhookService`.
+comments, activity log); the webhook pages of :mod:`modelyard.server.ui.webhooks` come with them.
+Handlers call the app's :class:`~modelyard.service.registry.RegistryService` as the user the request
+names (the same rule as the REST API: HTTP Basic username, else ``X-Modelyard-User``).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from modelyard.server.deps import request_user
 from modelyard.server.ui.artifacts import mlmodel_summary
 from modelyard.server.ui.markdown import render_markdown
 from modelyard.server.ui.pages import Routes, error_page, read_form, redirect, render
+from modelyard.server.ui.webhooks import router as webhook_routes
 
 router = Routes()
 
@@ -44,7 +44,7 @@ def _with_error(url: str, message: str) -> str:
 
 def _ctx(request: Request, **context: Any) -> dict[str, Any]:
     return {
-        "nav": "models" if request.url.path.startswith("/models") else "webhooks",
+        "nav": "models",
         "user": request_user(request),
         "model_url": model_url,
         "form_error": request.query_params.get("error"),
@@ -230,41 +230,4 @@ async def version_action(request: Request, name: str, version: str, action: str)
 
 
 # ------------------------------------------------------------------------------ webhooks
-@router.get("/webhooks")
-def webhooks_page(request: Request) -> Response:
-    service = request.app.state.webhooks
-    token = request.query_params.get("page_token") or None
-    page = service.list_webhooks(100, token)
-    return render(
-        request,
-        "webhooks.html",
-        **_ctx(
-            request,
-            title="Webhooks",
-            webhooks=list(page.items),
-            next_token=page.next_page_token,
-        ),
-    )
-
-
-@router.get("/webhooks/{webhook_id}")
-def webhook_page(request: Request, webhook_id: str) -> Response:
-    service = request.app.state.webhooks
-    try:
-        webhook = service.get_webhook(webhook_id)
-        deliveries = service.list_deliveries(
-            webhook_id, 100, request.query_params.get("page_token") or None
-        )
-    except ModelyardError as exc:
-        return error_page(request, exc)
-    return render(
-        request,
-        "webhook.html",
-        **_ctx(
-            request,
-            title=f"Webhook {webhook.name}",
-            webhook=webhook,
-            deliveries=list(deliveries.items),
-            next_token=deliveries.next_page_token,
-        ),
-    )
+router.routes.extend(webhook_routes.routes)  # their pages and forms: modelyard.server.ui.webhooks
