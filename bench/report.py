@@ -142,6 +142,59 @@ ROWS = (
         ("value", 200.0),
         "< 200 MB",
     ),
+    Row(
+        "Scoring server (`models serve`, 1 worker): /ping 200 after start (s)",
+        "serving_ready",
+        "serving_ready",
+        False,
+        None,
+        ("value", 2.0),
+        "≤ 2 s",
+    ),
+    Row("Scoring 1-row bodies, 1 client (req/s)", "serving_c1", "serving_c1", True),
+    Row("Scoring 1-row bodies, 8 clients (req/s)", "serving_c8", "serving_c8", True, 5.0),
+    Row("Scoring 1-row bodies, 32 clients (req/s)", "serving_c32", "serving_c32", True, 5.0),
+    Row(
+        "Scoring 1-row bodies, 32 clients, modelyard with micro-batching (req/s)",
+        "serving_c32",
+        "serving_batched_c32",
+        True,
+        10.0,
+    ),
+    Row(
+        "Scoring p99 latency, 8 clients (s)",
+        "serving_p99_c8",
+        "serving_p99_c8",
+        False,
+        1.0,
+        None,
+        "lower than MLflow's",
+    ),
+    Row(
+        "Scoring p99 latency, 32 clients (s)",
+        "serving_p99_c32",
+        "serving_p99_c32",
+        False,
+        1.0,
+        None,
+        "lower than MLflow's",
+    ),
+    Row(
+        "Scoring 100-row bodies, 1 client (rows/s)",
+        "serving_rows100",
+        "serving_rows100",
+        True,
+        3.0,
+    ),
+    Row(
+        "In-process pyfunc predict of 1 row, the floor (s)", "serving_floor", "serving_floor", False
+    ),
+    Row(
+        "Scoring overhead per request: 1-client p50 minus the floor (s)",
+        "serving_overhead",
+        "serving_overhead",
+        False,
+    ),
 )
 
 
@@ -187,6 +240,12 @@ def evaluate(sides: dict[str, dict[str, Any]], sizes: Sizes) -> list[dict[str, A
         if ml and ml.get("detail", {}).get("extrapolated"):
             d = ml["detail"]
             notes.append(f"MLflow measured on {d['measured_calls']:,} calls, loop scaled up")
+        for side_name, m in (("MLflow", ml), ("modelyard", my)):
+            d = m.get("detail", {}) if m else {}
+            if "p50_s" in d and "p99_s" in d and m and m.get("unit") != "s":
+                notes.append(
+                    f"{side_name} p50 {d['p50_s'] * 1000:.2f} ms, p99 {d['p99_s'] * 1000:.2f} ms"
+                )
         if row.target_max and row.target_max[0] != "value":
             for side_name, m in (("MLflow", ml), ("modelyard", my)):
                 if m and row.target_max[0] in m.get("detail", {}):

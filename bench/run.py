@@ -35,6 +35,8 @@ import workload
 from servers import BENCH, SIDES, BenchError, Server, Side, serve
 from workload import Measurement, Sizes
 
+import serving
+
 RESULTS = BENCH / "results"
 SCENARIOS = (
     "import",
@@ -47,6 +49,7 @@ SCENARIOS = (
     "history",
     "fluent",
     "artifacts",
+    "serving",
 )
 
 
@@ -172,7 +175,14 @@ def _measure_side(
         m = _attempt(out, ["import"], lambda: clients.import_time(side, sizes))
         if m is not None:
             _record(out, "import", m)
-    if not chosen - {"import"}:
+    if "serving" in chosen:
+        print("  scoring servers (models serve) ...", flush=True)
+        quick = sizes == workload.QUICK
+        figures = _attempt(
+            out, serving.keys(side.name), lambda: serving.measure(side.name, workroot, quick)
+        )
+        out.update(figures or {})
+    if not chosen - {"import", "serving"}:
         return
     print("  starting server ...", flush=True)
     with serve(side, workroot / side.name) as server:
