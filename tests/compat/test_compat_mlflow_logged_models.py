@@ -47,6 +47,10 @@ def test_log_model_creates_a_ready_logged_model_linked_to_the_run(mlflow):
     )
     assert [m.model_id for m in found] == [model_id]
 
+    # MLflow 3's run outputs: the run names the model it produced.
+    outputs = mlflow.get_run(run.info.run_id).outputs
+    assert [(o.model_id, o.step) for o in outputs.model_outputs] == [(model_id, 0)]
+
 
 def test_tags_search_order_and_delete(mlflow):
     from mlflow import MlflowClient

@@ -85,11 +85,15 @@ def create_app(
         openapi_url=None,
     )
     app.state.settings = settings
-    app.state.tracking = TrackingService(opened, truncate_long_values=settings.truncate_long_values)
     from modelyard.store.sql import logged_model_store_for
 
     app.state.logged_models = LoggedModelService(
         logged_model_store_for(opened), truncate_long_values=settings.truncate_long_values
+    )
+    app.state.tracking = TrackingService(
+        opened,
+        truncate_long_values=settings.truncate_long_values,
+        run_outputs=app.state.logged_models.get_run_outputs,
     )
     app.state.artifacts = artifacts
     install_registry(app, settings, opened)

@@ -7,7 +7,7 @@ lifecycle rules hold the same way for both. It never imports a framework.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from modelyard.entities import (
@@ -17,6 +17,7 @@ from modelyard.entities import (
     ExperimentTag,
     LifecycleStage,
     Metric,
+    ModelOutput,
     PagedList,
     Param,
     Run,
@@ -50,9 +51,22 @@ class GcResult:
 class TrackingService:
     """Experiments, runs and their data, validated. Holds a store; holds no other state."""
 
-    def __init__(self, store: TrackingStore, *, truncate_long_values: bool = True) -> None:
+    def __init__(
+        self,
+        store: TrackingStore,
+        *,
+        truncate_long_values: bool = True,
+        run_outputs: Callable[[Sequence[str]], dict[str, list[ModelOutput]]] | None = None,
+    ) -> None:
         self.store = store
         self.truncate_long_values = truncate_long_values
+        self._run_outputs = run_outputs
+
+    def get_run_outputs(self, run_id: str) -> list[ModelOutput]:
+        """The logged models the run produced (MLflow 3's ``outputs.model_outputs``), by step."""
+        if self._run_outputs is None:
+            return []
+        return self._run_outputs([run_id]).get(run_id, [])
 
     # ---------------------------------------------------------------- experiments
     def create_experiment(

@@ -46,7 +46,12 @@ def restore_run(svc: TrackingService, req: Json) -> Json:
 
 @rpc("runs/get", "GET", request=r.GET_RUN)
 def get_run(svc: TrackingService, req: Json) -> Json:
-    return {"run": run_to_dict(svc.get_run(req["run_id"]))}
+    run = run_to_dict(svc.get_run(req["run_id"]))
+    if outputs := svc.get_run_outputs(run["info"]["run_id"]):
+        run["outputs"] = {
+            "model_outputs": [{"model_id": o.model_id, "step": o.step} for o in outputs]
+        }
+    return {"run": run}
 
 
 @rpc("runs/search", "POST", request=r.SEARCH_RUNS)
