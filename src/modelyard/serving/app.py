@@ -173,7 +173,8 @@ class ScoringApp:
             payload = _error_body(exc.error_code, exc.message)
         except Exception as exc:  # the model raised: the caller's input, most likely
             status = 400
-            log.warning("predict failed", exc_info=True)
+            log.warning("predict failed: %s", _describe(exc))
+            log.debug("predict failed", exc_info=True)  # the traceback, for --log-level debug
             payload = _error_body("BAD_REQUEST", f"The model failed to predict: {_describe(exc)}")
         finally:
             if arriving and batcher is not None:
