@@ -2,11 +2,13 @@
 
 Missing and mistyped fields are generated from each endpoint's own field table, so a new endpoint is
 covered as soon as it has a valid example request below. After every bad request the data stored
-before it must still be there.
+before it must still be there. The identity endpoints (:data:`AUTH_TABLES`) exist only with
+``--auth``: they are sent, as the admin, to a server run with it (:class:`AuthSeeded`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from typing import Any
@@ -14,13 +16,16 @@ from typing import Any
 import pytest
 
 from modelyard.schemas import fields as F
-from modelyard.server.routes import TRACKING_TABLES
+from modelyard.server.routes import AUTH_TABLES, TRACKING_TABLES
 from modelyard.server.rpc import Rpc
 
 RUN = "<run>"
 EXP = "<exp>"
 MODEL = "<model>"
-_ALL = [rpc for table in TRACKING_TABLES for rpc in table]
+ROLE, GRANT, TOKEN = "<role>", "<grant>", "<token>"
+_ALL = [rpc for table in (*TRACKING_TABLES, *AUTH_TABLES) for rpc in table]
+#: The paths of the identity endpoints, sent to the ``--auth`` server.
+AUTH_PATHS = {rpc.path for table in AUTH_TABLES for rpc in table}
 _PATHS = Counter(rpc.path for rpc in _ALL)
 #: Each endpoint by its path, or "METHOD path" where one path answers several methods.
 RPCS: dict[str, Rpc] = {
@@ -135,6 +140,100 @@ VALID: dict[str, dict[str, Any]] = {
     "logged-models/{model_id}/tags/{tag_key:path}": {"model_id": MODEL, "tag_key": "seeded"},
     "logged-models/{model_id}/params": {"model_id": MODEL, "params": [{"key": "p", "value": "1"}]},
     "runs/outputs": {"run_id": RUN, "models": [{"model_id": MODEL, "step": 0}]},
+    # identity (seeded by AuthSeeded: seed-user has grants and is in seed-group, seed-other has none)
+    "users/create": {"username": "fresh-user", "password": "fresh-pass-1", "is_admin": False},
+    "users/get": {"username": "seed-user"},
+    "users/list": {},
+    "users/current": {},
+    "users/update-password": {
+        "username": "seed-user",
+        "password": "new-pass-12",
+        "current_password": "unused-for-an-admin",
+    },
+    "users/update-admin": {"username": "seed-user", "is_admin": True},
+    "users/delete": {"username": "seed-user"},
+    "experiments/permissions/create": {
+        "experiment_id": EXP,
+        "username": "seed-other",
+        "permission": "READ",
+    },
+    "experiments/permissions/get": {"experiment_id": EXP, "username": "seed-user"},
+    "experiments/permissions/update": {
+        "experiment_id": EXP,
+        "username": "seed-user",
+        "permission": "EDIT",
+    },
+    "experiments/permissions/delete": {"experiment_id": EXP, "username": "seed-user"},
+    "registered-models/permissions/create": {
+        "name": "seed-model",
+        "username": "seed-other",
+        "permission": "READ",
+    },
+    "registered-models/permissions/get": {"name": "seed-model", "username": "seed-user"},
+    "registered-models/permissions/update": {
+        "name": "seed-model",
+        "username": "seed-user",
+        "permission": "MANAGE",
+    },
+    "registered-models/permissions/delete": {"name": "seed-model", "username": "seed-user"},
+    "users/permissions/grant": {
+        "username": "seed-other",
+        "resource_type": "experiment",
+        "resource_id": EXP,
+        "permission": "USE",
+    },
+    "users/permissions/revoke": {
+        "username": "seed-user",
+        "resource_type": "experiment",
+        "resource_id": EXP,
+    },
+    "users/permissions/get": {
+        "username": "seed-user",
+        "resource_type": "experiment",
+        "resource_id": EXP,
+    },
+    "users/current/permissions": {},
+    "users/permissions/list": {"username": "seed-user"},
+    "roles/create": {"workspace": "default", "name": "fresh-role", "description": "d"},
+    "roles/get": {"role_id": ROLE},
+    "roles/list": {"workspace": "default"},
+    "roles/update": {"role_id": ROLE, "name": "renamed-role", "description": "x"},
+    "roles/delete": {"role_id": ROLE},
+    "roles/permissions/add": {
+        "role_id": ROLE,
+        "resource_type": "registered_model",
+        "resource_pattern": "seed-model",
+        "permission": "READ",
+    },
+    "roles/permissions/remove": {"role_permission_id": GRANT},
+    "roles/permissions/list": {"role_id": ROLE},
+    "roles/permissions/update": {"role_permission_id": GRANT, "permission": "MANAGE"},
+    "roles/assign": {"username": "seed-other", "role_id": ROLE},
+    "roles/unassign": {"username": "seed-user", "role_id": ROLE},
+    "users/roles/list": {"username": "seed-user"},
+    "roles/users/list": {"role_id": ROLE},
+    "access-tokens/create": {"name": "ci", "expires_in_days": 30.0, "username": "seed-user"},
+    "access-tokens/list": {"username": "seed-user"},
+    "access-tokens/revoke": {"token_id": TOKEN},
+    "groups/create": {"name": "fresh-group", "description": "d"},
+    "groups/get": {"name": "seed-group"},
+    "groups/list": {},
+    "groups/delete": {"name": "seed-group"},
+    "groups/members/add": {"name": "seed-group", "username": "seed-other"},
+    "groups/members/remove": {"name": "seed-group", "username": "seed-user"},
+    "groups/permissions/grant": {
+        "name": "seed-group",
+        "resource_type": "registered_model",
+        "resource_id": "seed-model",
+        "permission": "EDIT",
+    },
+    "groups/permissions/revoke": {
+        "name": "seed-group",
+        "resource_type": "experiment",
+        "resource_id": EXP,
+    },
+    "resource-permissions/list": {"resource_type": "experiment", "resource_id": EXP},
+    "audit-events/list": {"max_results": 10, "page_token": "", "event": ["login"], "actor": "x"},
 }
 
 #: A value of the wrong type for each kind of field, as JSON.
@@ -170,8 +269,11 @@ class Seeded:
             "logged-models",
             {"experiment_id": self.exp, "name": "seeded-model", "tags": [{"key": "seeded"}]},
         )["model"]["info"]["model_id"]
+        self.placeholders: dict[str, Any] = {}
 
     def fill(self, value: Any) -> Any:
+        if isinstance(value, str) and value in self.placeholders:
+            return self.placeholders[value]
         if value == RUN:
             return self.run
         if value == EXP:
@@ -187,6 +289,8 @@ class Seeded:
     def send(self, rpc: Rpc, request: dict[str, Any], prefix: str = "/api/2.0/mlflow"):
         request = dict(request)
         path = _PATH_PARAM.sub(lambda m: str(request.pop(m.group(1))), rpc.path)
+        if rpc.version != "2.0":
+            prefix = f"/api/{rpc.version}/mlflow"
         url = f"{'/ajax-api/2.0/mlflow' if rpc.ajax_only else prefix}/{path}"
         method = rpc.methods[0]
         if method == "GET":
@@ -213,6 +317,67 @@ class Seeded:
         model = self.api.ok_get(f"logged-models/{self.model}")["model"]["info"]
         assert model["name"] == "seeded-model" and model["status"] == "LOGGED_MODEL_PENDING"
         assert model["tags"] == [{"key": "seeded", "value": ""}]
+
+
+class AuthSeeded(Seeded):
+    """:class:`Seeded` on a ``--auth`` server, as its admin, with users, a group (role), grants, a
+    registered model and a token to name in the identity endpoints' examples."""
+
+    def __init__(self, api) -> None:
+        from modelyard.entities.auth import Permission, ResourceType
+        from modelyard.service.auth import OPERATOR
+
+        super().__init__(api)
+        auth = api.client.app.state.auth
+        exp, model = ResourceType.EXPERIMENT, ResourceType.REGISTERED_MODEL
+        api.ok_post("registered-models/create", {"name": "seed-model"})
+        for name in ("seed-user", "seed-other"):
+            auth.create_user(OPERATOR, name, "seed-password")
+        group = auth.create_group(OPERATOR, "seed-group")
+        auth.add_member(OPERATOR, "seed-group", "seed-user")
+        grant = auth.set_permission(OPERATOR, exp, self.exp, Permission.READ, group="seed-group")
+        for resource_type, resource_id in ((exp, self.exp), (model, "seed-model")):
+            auth.set_permission(
+                OPERATOR, resource_type, resource_id, Permission.READ, username="seed-user"
+            )
+        _, token = auth.create_token(OPERATOR, "seeded", username="seed-user")
+        self.placeholders = {ROLE: group.id, GRANT: grant.id, TOKEN: token.id}
+
+    def assert_intact(self) -> None:
+        super().assert_intact()
+        user = self.api.ok_get("users/get", {"username": "seed-user"})["user"]
+        assert user["groups"] == ["seed-group"]
+        assert [p["permission"] for p in user["experiment_permissions"]] == ["READ"]
+
+
+@pytest.fixture(scope="module")
+def auth_seeded(tmp_path_factory) -> AuthSeeded:
+    with _auth_api(tmp_path_factory.mktemp("auth-bad-input")) as api:
+        yield AuthSeeded(api)
+
+
+@pytest.fixture
+def auth_fresh(tmp_path) -> AuthSeeded:
+    with _auth_api(tmp_path) as api:
+        yield AuthSeeded(api)
+
+
+@contextlib.contextmanager
+def _auth_api(root):
+    from starlette.testclient import TestClient
+
+    from conftest import Api, server_settings
+    from modelyard.server.app import create_app
+
+    app = create_app(server_settings(root, auth=True, auth_admin_password="bad-input-admin"))
+    with TestClient(app) as client:
+        client.auth = ("admin", "bad-input-admin")
+        yield Api(client)
+
+
+def _seeded_for(request, path: str, fixture: str) -> Seeded:
+    """The tracking fixture, or its ``--auth`` twin for an identity endpoint."""
+    return request.getfixturevalue(f"auth_{fixture}" if path in AUTH_PATHS else fixture)
 
 
 def assert_refused(response, status: int | None = None, code: str | None = None) -> dict[str, Any]:
@@ -246,7 +411,8 @@ def test_every_endpoint_has_a_valid_example():
 
 
 @pytest.mark.parametrize("path", sorted(VALID))
-def test_the_valid_example_is_accepted(fresh, path):
+def test_the_valid_example_is_accepted(request, path):
+    fresh = _seeded_for(request, path, "fresh")
     rpc = RPCS[path]
     # what a few examples need to be true first
     if path == "experiments/delete-experiment-tag":
@@ -284,7 +450,8 @@ def _mistyped_cases() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("path", "field"), _missing_cases())
-def test_missing_required_field(seeded, path, field):
+def test_missing_required_field(request, path, field):
+    seeded = _seeded_for(request, path, "seeded")
     request = seeded.fill(VALID[path])
     request.pop(field)
     body = assert_refused(seeded.send(RPCS[path], request), 400, "INVALID_PARAMETER_VALUE")
@@ -293,7 +460,8 @@ def test_missing_required_field(seeded, path, field):
 
 
 @pytest.mark.parametrize(("path", "field"), _mistyped_cases())
-def test_mistyped_field(seeded, path, field):
+def test_mistyped_field(request, path, field):
+    seeded = _seeded_for(request, path, "seeded")
     rpc = RPCS[path]
     spec = next(f for f in rpc.request.fields if f.name == field)
     request = seeded.fill(VALID[path])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 
-from modelyard.server.routes import TRACKING_TABLES
+from modelyard.server.routes import AUTH_TABLES, TRACKING_TABLES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rest-api.md"
 RPC_PREFIX = re.compile(r"^/(?:api|ajax-api)/\d\.\d/mlflow/")
@@ -39,7 +39,7 @@ def test_every_request_field_is_documented():
     documented = _documented_paths(text)
     missing = [
         f"{rpc.path}: {field.name}"
-        for table in TRACKING_TABLES
+        for table in (*TRACKING_TABLES, *AUTH_TABLES)
         for rpc in table
         for field in rpc.request.fields
         if field.name not in documented
@@ -49,7 +49,7 @@ def test_every_request_field_is_documented():
 
 def test_ajax_only_endpoints_are_marked():
     text = DOC.read_text()
-    for table in TRACKING_TABLES:
+    for table in (*TRACKING_TABLES, *AUTH_TABLES):
         for rpc in table:
             row = next(line for line in text.splitlines() if f"`{rpc.path}`" in line)
             assert ("ajax only" in row) == rpc.ajax_only, rpc.path

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 import modelyard
 from modelyard.server.errors import install_error_handlers
 from modelyard.server.openapi import install_openapi
-from modelyard.server.routes import REGISTRY_TABLES, TRACKING_TABLES, meta
+from modelyard.server.routes import AUTH_TABLES, REGISTRY_TABLES, TRACKING_TABLES, meta
 from modelyard.server.routes.artifacts import (
     artifact_routes,
     artifacts_only_routes,
@@ -106,7 +106,7 @@ def create_app(
         _enable_auth(app, settings, opened)
         install_security(app, settings)
         return app
-    for table in (*TRACKING_TABLES, *REGISTRY_TABLES):
+    for table in (*TRACKING_TABLES, *REGISTRY_TABLES, *AUTH_TABLES):
         add_rpc_routes(app, table)
     app.router.routes.extend(tracking_artifact_routes())
     from modelyard.server.ui import install_ui

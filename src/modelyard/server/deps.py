@@ -11,6 +11,9 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import Request
 
+from modelyard.entities.auth import Principal
+from modelyard.errors import EndpointNotFound, Unauthenticated
+from modelyard.service.auth import AuthService
 from modelyard.service.logged_models import LoggedModelService
 from modelyard.service.registry import RegistryService
 from modelyard.service.tracking import TrackingService
@@ -77,3 +80,38 @@ async def get_webhooks(request: Request) -> WebhookService:
 
 
 WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
+
+
+class AuthCall:
+    """The identity service with the request it serves. Handlers read :attr:`caller` when they run,
+    after the guard has authenticated the request (dependencies are resolved before that)."""
+
+    __slots__ = ("request", "service")
+
+    def __init__(self, service: AuthService, request: Request) -> None:
+        self.service = service
+        self.request = request
+
+    @property
+    def caller(self) -> Principal:
+        principal: Principal | None = self.request.scope.get("state", {}).get("principal")
+        if principal is None:
+            raise Unauthenticated("Authentication required.")
+        return principal
+
+    @property
+    def remote_addr(self) -> str:
+        client = self.request.client
+        return client.host if client else ""
+
+
+async def get_auth(request: Request) -> AuthCall:
+    """The app's :class:`AuthService` for the identity endpoints. They exist only with ``--auth``:
+    without it, users and grants are managed with the ``modelyard users`` commands, and an open
+    server cannot be used to plant accounts that would outlive the day authentication is enabled."""
+    service: AuthService | None = getattr(request.app.state, "auth", None)
+    if service is None or getattr(request.app.state, "auth_guard", None) is None:
+        raise EndpointNotFound(
+            "Users, tokens and permissions are served only by a server started with --auth."
+        )
+    return AuthCall(service, request)
