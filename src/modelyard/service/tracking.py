@@ -42,6 +42,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+#: the column chooser's limits: keys of each kind, experiments at a time
+MAX_RUN_KEYS = 2000
+MAX_RUN_KEYS_EXPERIMENTS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class GcResult:
     runs: list[str]
@@ -412,6 +417,31 @@ class TrackingService:
 
     def search_datasets(self, experiment_ids: Sequence[str]) -> list[DatasetSummary]:
         return self.store.search_datasets([v.validate_experiment_id(e) for e in experiment_ids])
+
+    def run_keys(
+        self, experiment_ids: Sequence[str], max_keys: int = MAX_RUN_KEYS
+    ) -> dict[str, list[str]]:
+        """Every param, metric and tag key used by a run of these experiments (for the UI's column
+        chooser), sorted, at most ``max_keys`` of each kind."""
+        if not experiment_ids:
+            raise InvalidInput("Missing value for required parameter 'experiment_ids'.")
+        if len(experiment_ids) > MAX_RUN_KEYS_EXPERIMENTS:
+            raise InvalidInput(
+                f"At most {MAX_RUN_KEYS_EXPERIMENTS} experiments at a time, "
+                f"got {len(experiment_ids)}."
+            )
+        if (
+            isinstance(max_keys, bool)
+            or not isinstance(max_keys, int)
+            or not 1 <= max_keys <= MAX_RUN_KEYS
+        ):
+            raise InvalidInput(
+                f"Invalid value {max_keys!r} for parameter 'max_keys': 1 to {MAX_RUN_KEYS}."
+            )
+        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        for experiment_id in ids:
+            self.store.get_experiment(experiment_id)  # 404 for an unknown experiment
+        return self.store.run_keys(ids, max_keys)
 
     # ---------------------------------------------------------------- maintenance
     def gc(

@@ -290,6 +290,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("/ui/runs/{run_id}/note", "POST"): need(t.run(EDIT)),
     ("/compare", "GET"): need(t.runs(READ, "runs")),
     ("/ui/data/metric-history", "GET"): need(t.runs(READ, "run_id")),
+    ("/ui/data/run-keys", "GET"): need(t.experiments(READ, "experiments")),
     ("/models", "GET"): AUTHENTICATED,  # the list shows only readable models
     ("/models/{name}", "GET"): need(t.model(READ)),
     ("/models/{name}/versions/{version}", "GET"): need(t.model(READ)),

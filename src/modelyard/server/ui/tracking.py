@@ -21,7 +21,7 @@ from modelyard.server.responses import OrjsonResponse
 from modelyard.server.ui.artifacts import browse
 from modelyard.server.ui.markdown import render_markdown
 from modelyard.server.ui.pages import Routes, error_page, query_list, read_form, redirect, render
-from modelyard.service.tracking import NOTE_TAG, PARENT_RUN_TAG, TrackingService
+from modelyard.service.tracking import MAX_RUN_KEYS, NOTE_TAG, PARENT_RUN_TAG, TrackingService
 from modelyard.store.base import RunRecord
 
 router = Routes()
@@ -211,6 +211,12 @@ def _runs_page(request: Request, experiment_ids: list[str]) -> Response:
             if not key.startswith("mlflow."):
                 seen["tags"].append(key)
     available = {kind: sorted(set(keys)) for kind, keys in seen.items()}
+    all_keys = request.query_params.get("keys") == "all"  # without JavaScript: every key, now
+    if all_keys:
+        try:
+            available = _run_keys(svc, experiment_ids)
+        except ModelyardError as exc:
+            return error_page(request, exc)
     if "columns" in request.query_params:
         columns = [c for c in query_list(request, "columns") if c.partition(".")[0] in seen]
     else:
@@ -246,7 +252,22 @@ def _runs_page(request: Request, experiment_ids: list[str]) -> Response:
         selected=query_list(request, "selected"),
         collapsed=query_list(request, "collapsed"),
         order_key=column_order_key,
+        all_keys=all_keys,
     )
+
+
+def _run_keys(svc: TrackingService, experiment_ids: list[str]) -> dict[str, list[str]]:
+    """Every key of the experiments' runs for the column chooser (system tags left out)."""
+    keys = svc.run_keys(experiment_ids)
+    keys["tags"] = [k for k in keys["tags"] if not k.startswith("mlflow.")]
+    return keys
+
+
+@router.get("/ui/data/run-keys")
+def run_keys_data(request: Request) -> Response:
+    """The column chooser's keys: every param, metric and tag key of the experiments' runs."""
+    keys = _run_keys(tracking(request), query_list(request, "experiments"))
+    return OrjsonResponse({**keys, "max_keys": MAX_RUN_KEYS})
 
 
 def _row(record: RunRecord, columns: Sequence[str]) -> dict[str, Any]:

@@ -746,6 +746,28 @@ class SqlTrackingStore:
                 for r in conn.execute(query)
             ]
 
+    def run_keys(self, experiment_ids: Sequence[str], max_keys: int) -> dict[str, list[str]]:
+        """The distinct param, metric and tag keys of the runs in the experiments (any lifecycle
+        stage), sorted, at most ``max_keys`` of each: one indexed pass per table (the runs by
+        ``ix_runs_experiment_start``, their keys by each table's primary key)."""
+        ids = [int(e) for e in experiment_ids if e.isdigit()]
+        out: dict[str, list[str]] = {"params": [], "metrics": [], "tags": []}
+        if not ids:
+            return out
+        runs_in = sa.select(t.runs.c.run_uuid).where(t.runs.c.experiment_id.in_(ids))
+        tables = {"params": t.params, "metrics": t.latest_metrics, "tags": t.tags}
+        with translate_errors(), self._read() as conn:
+            for kind, table in tables.items():
+                query = (
+                    sa.select(table.c.key)
+                    .where(table.c.run_uuid.in_(runs_in))
+                    .distinct()
+                    .order_by(table.c.key)
+                    .limit(max_keys)
+                )
+                out[kind] = list(conn.execute(query).scalars())
+        return out
+
     # ------------------------------------------------------------------ maintenance
     def deleted_run_ids(self, older_than_ms: int | None) -> list[str]:
         query = sa.select(t.runs.c.run_uuid).where(t.runs.c.lifecycle_stage == "deleted")

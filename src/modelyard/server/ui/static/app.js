@@ -30,6 +30,58 @@
     history.replaceState(null, "", url.pathname + url.search);
   };
 
+  // Column chooser: opening it lists every key of the experiments' runs, not only this page's.
+  const chooser = document.getElementById("column-chooser");
+  if (chooser && chooser.dataset.keysUrl) {
+    chooser.addEventListener("toggle", function () {
+      if (!chooser.open || chooser.dataset.loaded) { return; }
+      chooser.dataset.loaded = "loading";
+      const status = document.getElementById("chooser-status");
+      status.textContent = "Loading every key of the experiment…";
+      fetch(chooser.dataset.keysUrl, { headers: { Accept: "application/json" } })
+        .then(function (response) {
+          return response.json().then(function (body) {
+            if (!response.ok) { throw new Error(body.message || ("HTTP " + response.status)); }
+            return body;
+          });
+        })
+        .then(function (body) {
+          let cut = false;
+          ["metrics", "params", "tags"].forEach(function (kind) {
+            const fieldset = chooser.querySelector("fieldset[data-kind=" + kind + "]");
+            if (!fieldset) { return; }
+            const labels = {};
+            fieldset.querySelectorAll("input[name=columns]").forEach(function (box) {
+              labels[box.value.slice(kind.length + 1)] = box.closest("label");
+            });
+            (body[kind] || []).forEach(function (key) {
+              if (labels[key]) { return; }
+              const label = document.createElement("label");
+              const box = document.createElement("input");
+              box.type = "checkbox"; box.name = "columns"; box.value = kind + "." + key;
+              label.appendChild(box);
+              label.appendChild(document.createTextNode(" " + key));
+              labels[key] = label;
+            });
+            cut = cut || (body[kind] || []).length >= body.max_keys;
+            const keys = Object.keys(labels).sort();
+            fieldset.querySelectorAll("p.help").forEach(function (p) {
+              p.textContent = keys.length ? "" : "none in the experiments";
+              p.hidden = keys.length > 0;
+            });
+            keys.forEach(function (key) { fieldset.appendChild(labels[key]); });
+          });
+          chooser.dataset.loaded = "1";
+          status.textContent = "Every param, metric and tag key of the runs in the experiment" +
+            (cut ? " (the first " + body.max_keys + " of each kind)." : ".");
+        })
+        .catch(function (error) {
+          chooser.dataset.loaded = "";
+          status.textContent = "Could not load every key (" + error.message + "); the keys of the runs on this page are listed. Close and open Columns to try again.";
+        });
+    });
+  }
+
   // Runs table: selection, compare, nested-run collapsing.
   const form = document.getElementById("runs-form");
   if (!form) { return; }
