@@ -116,3 +116,45 @@ class Canary:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+CANARY_REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\ncanary!"
+
+
+@contextlib.contextmanager
+def listening(reply: bytes = CANARY_REPLY) -> Iterator[Canary]:
+    """A :class:`Canary` listening on 127.0.0.1 until the block ends; it answers ``reply``."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.2)
+    found = Canary(sock.getsockname()[1])
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(1)
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    data = b""
+                found.connections.append(data)
+                with contextlib.suppress(OSError):
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=accept, name="canary", daemon=True)
+    thread.start()
+    try:
+        yield found
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        sock.close()

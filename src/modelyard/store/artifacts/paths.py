@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
+import socket
 from urllib.parse import unquote, urlparse
 
 from modelyard.errors import InvalidInput
@@ -71,18 +72,51 @@ def is_private_host(host: str) -> bool:
         "ip6-loopback",
     ) or host.endswith(".localhost"):
         return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    ip = _parse_ip(host)
+    if ip is None:
         return False
-    return bool(
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_unspecified
-        or ip.is_multicast
+    return any(
+        candidate.is_private
+        or candidate.is_loopback
+        or candidate.is_link_local
+        or candidate.is_reserved
+        or candidate.is_unspecified
+        or candidate.is_multicast
+        for candidate in (ip, *_embedded_ipv4(ip))
     )
+
+
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP literal, including the legacy IPv4 spellings that resolvers and browsers accept
+    (``2130706433``, ``0177.0.0.1``, ``0x7f.1``, ``127.1``: all 127.0.0.1), without any DNS."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if not _NUMERIC_HOST.match(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def _embedded_ipv4(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> list[ipaddress.IPv4Address]:
+    """The IPv4 address an IPv6 one carries (mapped ``::ffff:a.b.c.d``, 6to4, NAT64, compatible)."""
+    if ip.version != 6:
+        return []
+    assert isinstance(ip, ipaddress.IPv6Address)
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip in _NAT64 or ip in _V4_COMPATIBLE:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
 
 
 #: Schemes an experiment's artifact location may use.
