@@ -169,7 +169,7 @@ def experiment_runs_page(request: Request, experiment_id: str) -> Response:
 def runs_page(request: Request) -> Response:
     ids = query_list(request, "experiments")
     if not ids:
-        return redirect("/experiments")
+        return redirect("/experiments?error=" + _q("Tick one or more experiments first."))
     return _runs_page(request, ids)
 
 

@@ -233,7 +233,18 @@ window.ModelyardCharts = (function () {
     }
     return soon;
   }
-  function whenPlotly(callback) { plotlyReady().then(callback); }
+  // Run ``callback`` once Plotly has loaded; if it cannot load, every chart still showing its loading
+  // message says so instead of waiting for ever.
+  function whenPlotly(callback) {
+    plotlyReady().then(callback, function () {
+      document.querySelectorAll(".chart").forEach(function (div) {
+        if (div.querySelector(".loading")) {
+          showMessage(div, "This chart needs Plotly.js, which did not load; reload the page to try again.", "alert error");
+          div.dataset.drawn = "error";
+        }
+      });
+    });
+  }
   ["pointerover", "focusin"].forEach(function (type) {
     document.addEventListener(type, function (event) {
       if (!window.Plotly && event.target.closest && event.target.closest(".chart")) { plotlyReady().catch(function () {}); }
