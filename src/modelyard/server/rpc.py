@@ -130,9 +130,13 @@ def _loads(raw: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:  # the standard library also reads the bare NaN / Infinity some clients write
-        return json.loads(raw)
-    except (ValueError, RecursionError):
+        data = json.loads(raw)
+        # ... and lone surrogates (``"\ud800"``), which orjson rightly refuses: no database, log
+        # or JSON answer can hold them, so they are refused here, once, rather than failing later.
+        orjson.dumps(data)
+    except (ValueError, RecursionError, TypeError, orjson.JSONEncodeError):
         raise BadRequest("The request body is not valid JSON.") from None
+    return data
 
 
 # ------------------------------------------------------------------------------ route building
