@@ -1,7 +1,8 @@
 """A small model saved from code (no pickle, only modelyard and pandas needed to load it) and data.
 
-The model scores ``2 * x + y`` (plus ``bias`` from the params), checks the ``name`` column is text,
+The scorer scores ``2 * x + y`` (plus ``bias`` from the params), checks the ``name`` column is text,
 and remembers the size of every chunk it was called on, so tests can see how input was read.
+``WhereAmI`` needs one tiny package (six) and answers with the environment it runs in.
 """
 
 from __future__ import annotations
@@ -62,3 +63,35 @@ def save_model(directory: Path) -> Path:
 
 def expected(data: pd.DataFrame, bias: float = 0.0) -> list[float]:
     return (data["x"] * 2 + data["y"] + bias).tolist()
+
+
+WHERE_AM_I_CODE = textwrap.dedent(
+    """
+    import sys
+
+    import six
+
+    import modelyard.pyfunc
+
+
+    class WhereAmI(modelyard.pyfunc.PythonModel):
+        def predict(self, model_input, params=None):
+            out = model_input[["x"]] * 2
+            out["prefix"] = sys.prefix
+            out["six"] = six.__version__
+            return out
+
+
+    modelyard.pyfunc.set_model(WhereAmI())
+    """
+)
+
+
+def save_where_am_i(tmp_path: Path) -> Path:
+    """A model that needs one tiny package (six) and reports the environment it runs in."""
+    code = tmp_path / "where_code.py"
+    code.write_text(WHERE_AM_I_CODE)
+    import modelyard.pyfunc
+
+    modelyard.pyfunc.save_model(tmp_path / "model", python_model=str(code))
+    return tmp_path / "model"

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import zipfile
 from importlib import metadata
 from io import BytesIO
@@ -15,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from batch_helpers import save_where_am_i
 
-import modelyard.pyfunc
 from modelyard.errors import InvalidInput
 from modelyard.serving.environments import (
     INSIDE_ENV_VAR,
@@ -29,35 +28,6 @@ from modelyard.serving.environments import (
 
 #: A PATH without uv (so virtualenv falls back to python -m venv and pip).
 NO_UV_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-MODEL_CODE = textwrap.dedent(
-    """
-    import sys
-
-    import six
-
-    import modelyard.pyfunc
-
-
-    class WhereAmI(modelyard.pyfunc.PythonModel):
-        def predict(self, model_input, params=None):
-            out = model_input[["x"]] * 2
-            out["prefix"] = sys.prefix
-            out["six"] = six.__version__
-            return out
-
-
-    modelyard.pyfunc.set_model(WhereAmI())
-    """
-)
-
-
-def save_where_am_i(tmp_path: Path) -> Path:
-    """A model that needs one tiny package (six) and reports the environment it runs in."""
-    code = tmp_path / "where_code.py"
-    code.write_text(MODEL_CODE)
-    modelyard.pyfunc.save_model(tmp_path / "model", python_model=str(code))
-    return tmp_path / "model"
 
 
 def test_model_env_is_read_from_python_env_without_modelyard(tmp_path: Path) -> None:

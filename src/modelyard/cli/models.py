@@ -15,9 +15,11 @@ def models() -> None:
 
 
 # Subcommands register below, one line each.
-from modelyard.cli.models_tools import predict  # noqa: E402
+from modelyard.cli.models_tools import build_docker, generate_dockerfile, predict  # noqa: E402
 
 models.add_command(predict)
+models.add_command(generate_dockerfile)
+models.add_command(build_docker)
 from modelyard.cli.models_serve import serve  # noqa: E402
 
 models.add_command(serve)

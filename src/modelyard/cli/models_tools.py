@@ -9,6 +9,7 @@ the Docker commands write a build context that installs the model's environment 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -122,7 +123,7 @@ def _set_tracking_uri(tracking_uri: str | None) -> None:
     "params_json",
     metavar="JSON",
     default=None,
-    help='Inference params as a JSON object, passed to every predict call, e.g. \'{"k": 5}\'.',
+    help="Inference params as a JSON object, passed to every predict call, e.g. '{\"k\": 5}'.",
 )
 @env_manager_option
 @click.option(
@@ -200,3 +201,45 @@ def predict(
     finally:
         if progress is not None:
             progress.finish()
+
+
+def _write_context(model_uri: str, directory: str, tracking_uri: str | None) -> str:
+    from modelyard.pyfunc import resolve_model_uri
+    from modelyard.serving.docker import write_context
+    from modelyard.settings import load_settings
+
+    _set_tracking_uri(tracking_uri)
+    model_dir = resolve_model_uri(model_uri)
+    cache = os.path.join(os.path.expanduser(load_settings().env_cache_dir), "wheels")
+    return str(write_context(model_dir, directory, wheel_cache=cache, source=model_uri))
+
+
+@click.command("generate-dockerfile")
+@model_uri_option
+@click.option(
+    "-d",
+    "--output-directory",
+    metavar="DIR",
+    default="modelyard-dockerfile",
+    show_default=True,
+    help="Where the build context goes: a new or empty directory.",
+)
+@tracking_uri_option
+def generate_dockerfile(model_uri: str, output_directory: str, tracking_uri: str | None) -> None:
+    """Write a Dockerfile and build context that serve the model on port 8080."""
+    dockerfile = _write_context(model_uri, output_directory, tracking_uri)
+    click.echo(f"Wrote {dockerfile}; build it with: docker build -t NAME {output_directory}")
+
+
+@click.command("build-docker")
+@model_uri_option
+@click.option("-n", "--name", metavar="NAME", required=True, help="The image name (and tag).")
+@tracking_uri_option
+def build_docker(model_uri: str, name: str, tracking_uri: str | None) -> None:
+    """Build a Docker image that serves the model on port 8080 (needs a running Docker engine)."""
+    from modelyard.serving.docker import build_image, temporary_context_dir
+
+    directory = temporary_context_dir()
+    _write_context(model_uri, directory, tracking_uri)
+    build_image(directory, name)
+    click.echo(f"Built the image {name}; run it with: docker run -p 8080:8080 {name}")
