@@ -241,6 +241,9 @@ def screenshots(folder: Path) -> None:
                 {},
                 backend_store_uri=f"sqlite:///{tmp}/shots.db",
                 default_artifact_root=f"{tmp}/artifacts",
+                webhook_allow_http=True,  # the demo webhook points at a closed local port
+                webhook_allow_private_addresses=True,
+                webhook_max_attempts=1,
             )
         )
         svc = app.state.tracking
@@ -279,6 +282,20 @@ def screenshots(folder: Path) -> None:
         store.write(
             f"{base}/metrics.csv" if base else "metrics.csv", [b"epoch,loss\n1,2.0\n2,1.4\n"]
         )
+        hook = app.state.webhooks.create_webhook(
+            "deploy-bot",
+            "http://127.0.0.1:9/hooks/modelyard",
+            [
+                ("model_version", "created"),
+                ("registered_model", "created"),
+                ("transition_request", "created"),
+            ],
+            description="Tells the deploy bot about new versions.",
+            secret="demo-secret",
+        )
+        app.state.webhooks.create_webhook(
+            "audit-log", "http://127.0.0.1:9/audit", [("model_version_stage", "transitioned")]
+        )
         registry = app.state.registry.for_user("alice")
         registry.create_registered_model(
             "image-classifier",
@@ -295,19 +312,25 @@ def screenshots(folder: Path) -> None:
         url = f"http://127.0.0.1:{port}"
         shots = {
             "experiments.png": "/experiments",
-            "runs.png": f"/experiments/{exp}",
+            "runs.png": f"/experiments/{exp}?keys=all&columns=metrics.accuracy,params.lr,params.depth,params.optimizer",
             "run.png": f"/runs/{long_run}?charts=loss&smooth=0.6&artifact=metrics.csv",
             "compare.png": f"/compare?runs={','.join(ids[:8])}&metric=loss",
             "models.png": "/models",
+            "webhooks.png": "/webhooks",
+            "webhook.png": f"/webhooks/{hook.webhook_id}?edit=1",
         }
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
+            time.sleep(2)  # the webhook dispatcher records its (failed) delivery
             for name, path in shots.items():
                 page.goto(url + path)
                 page.wait_for_load_state("networkidle")
+                if name == "run.png":  # the interactive chart, after the first sketch
+                    page.wait_for_selector(".chart[data-renderer='plotly']")
                 page.wait_for_timeout(500)
-                page.screenshot(path=str(folder / name), full_page=name == "compare.png")
+                full = name in ("compare.png", "webhook.png")
+                page.screenshot(path=str(folder / name), full_page=full)
                 small_png(folder / name)
                 print("wrote", folder / name)
             browser.close()
