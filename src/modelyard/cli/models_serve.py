@@ -129,6 +129,11 @@ def serve(
     params), CSV or Parquet; answers are {"predictions": ...}.
     """
     if env_manager != "local":
+        if watch:
+            raise click.UsageError(
+                "--watch serves whatever version the registry names next, which a model "
+                "environment built for one version may not run: use --env-manager local."
+            )
         from modelyard.serving.environments import reexec_in_model_env
 
         reexec_in_model_env(model_uri, env_manager, _local_argv(click.get_current_context()))
@@ -184,9 +189,9 @@ def serve(
 
 
 def _local_argv(ctx: click.Context) -> list[str]:
-    """This command again, with the same options and ``--env-manager local``, for the model
-    environment's Python to run (``python -m modelyard.cli models serve ...``)."""
-    argv = ["python", "-m", "modelyard.cli", "models", "serve", "--env-manager", "local"]
+    """This command's arguments again (without the program name), with the same options and
+    ``--env-manager local``, for the model environment's Python to run."""
+    argv = ["models", "serve", "--env-manager", "local"]
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
         if param.name == "env_manager" or value is None or not isinstance(param, click.Option):
