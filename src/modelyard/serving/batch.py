@@ -108,12 +108,11 @@ def predict_file(
         import modelyard.pyfunc
 
         model = modelyard.pyfunc.load_model(os.fspath(model), allow_pickle=allow_pickle)
-    schema = model.signature.inputs if model.signature is not None else None
     call_params = dict(params) if params else None
 
     rows_in = rows_out = chunks = 0
     with _open_input(input_path) as source, _open_output(output_path) as sink:
-        reader = _read(fmt_in, source, in_name, chunk_size, schema)
+        reader = _read(fmt_in, source, in_name, chunk_size, model.signature)
         writer = _writer(fmt_out, sink)
         try:
             for chunk in reader:
@@ -141,8 +140,9 @@ def predict_file(
 
 def _name(target: Any) -> str:
     if isinstance(target, (str, os.PathLike)):
-        return os.fspath(target)
-    return getattr(target, "name", None) or "-"
+        text = os.fspath(target)
+        return "standard input" if text == "-" else text
+    return str(getattr(target, "name", None) or "the stream")
 
 
 # ---------------------------------------------------------------------------------------- input
@@ -223,27 +223,30 @@ def _rows(data: Any) -> int:
     return len(data) if hasattr(data, "__len__") else 1
 
 
-def _read(fmt: str, source: _Source, name: str, chunk_size: int, schema: Any) -> Iterator[_Chunk]:
+def _read(
+    fmt: str, source: _Source, name: str, chunk_size: int, signature: Any
+) -> Iterator[_Chunk]:
     if fmt == "csv":
-        return _read_csv(source, name, chunk_size, schema)
+        return _read_csv(source, name, chunk_size, signature)
     if fmt == "parquet":
         return _read_parquet(source, name, chunk_size)
-    return _read_json(source, name, chunk_size, fmt == "jsonl")
+    return _read_json(source, name, chunk_size, fmt == "jsonl", signature)
 
 
-def _string_columns(schema: Any) -> dict[str, type]:
+def _string_columns(signature: Any) -> dict[str, type]:
     """Columns the signature types as strings, read as text (so "007" stays "007")."""
+    schema = signature.inputs if signature is not None else None
     if schema is None or schema.is_tensor or not schema.has_names:
         return {}
     return {s.name: str for s in schema.specs if getattr(s.type, "value", None) == "string"}
 
 
-def _read_csv(source: _Source, name: str, chunk_size: int, schema: Any) -> Iterator[_Chunk]:
+def _read_csv(source: _Source, name: str, chunk_size: int, signature: Any) -> Iterator[_Chunk]:
     import pandas as pd
 
     try:
         reader = pd.read_csv(
-            source.stream, chunksize=chunk_size, dtype=_string_columns(schema) or None
+            source.stream, chunksize=chunk_size, dtype=_string_columns(signature) or None
         )
         for frame in reader:
             yield _Chunk(frame, source.counter.count, source.size, "bytes")
@@ -283,7 +286,9 @@ def _read_parquet(source: _Source, name: str, chunk_size: int) -> Iterator[_Chun
             spool.close()
 
 
-def _read_json(source: _Source, name: str, chunk_size: int, lines_only: bool) -> Iterator[_Chunk]:
+def _read_json(
+    source: _Source, name: str, chunk_size: int, lines_only: bool, signature: Any
+) -> Iterator[_Chunk]:
     import orjson
 
     stream = source.stream
@@ -308,7 +313,7 @@ def _read_json(source: _Source, name: str, chunk_size: int, lines_only: bool) ->
             document = orjson.loads(first + rest)
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(f"The input {name} is not valid JSON: {exc}") from None
-    data, params = decode_payload(document, name)
+    data, params = decode_payload(document, f"The input {name}", signature)
     size = source.counter.count
     frame_like = hasattr(data, "iloc")
     if not frame_like or len(data) <= chunk_size:
@@ -375,55 +380,23 @@ def _record(value: Any, name: str, number: int) -> Any:
     )
 
 
-def decode_payload(document: Any, name: str = "the request") -> tuple[Any, dict[str, Any] | None]:
-    """The model input and params of an ``/invocations`` JSON document.
+def decode_payload(
+    document: Any, name: str = "the request", signature: Any = None
+) -> tuple[Any, dict[str, Any] | None]:
+    """The model input and params of an ``/invocations`` JSON document, parsed exactly as the
+    scoring server parses a body (:func:`modelyard.serving.payloads.parse_json`); a bare list is
+    read as ``dataframe_records``."""
+    import orjson
 
-    Exactly one of ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``; a bare
-    list of records is read as ``dataframe_records``.
-    """
-    import pandas as pd
+    from modelyard.serving.payloads import InputPlan, parse_json
 
     if isinstance(document, list):
         document = {"dataframe_records": document}
-    if not isinstance(document, dict):
-        raise InvalidInput(
-            f"{name} must be a JSON object with one of {', '.join(PAYLOAD_KEYS)}; got a "
-            f"{type(document).__name__}."
-        )
-    present = [k for k in PAYLOAD_KEYS if k in document]
-    if len(present) != 1:
-        raise InvalidInput(
-            f"{name} must have exactly one of {', '.join(PAYLOAD_KEYS)}; it has "
-            f"{', '.join(present) if present else 'none'}."
-        )
-    params = document.get("params")
-    if params is not None and not isinstance(params, dict):
-        raise InvalidInput(f"{name}: 'params' must be an object.")
-    key = present[0]
-    value = document[key]
     try:
-        if key == "dataframe_split":
-            if not isinstance(value, dict) or "data" not in value:
-                raise InvalidInput(f"{name}: 'dataframe_split' needs 'data' (and 'columns').")
-            data = pd.DataFrame(
-                value["data"], columns=value.get("columns"), index=value.get("index")
-            )
-        elif key == "dataframe_records":
-            if not isinstance(value, list):
-                raise InvalidInput(f"{name}: 'dataframe_records' must be a list of objects.")
-            data = pd.DataFrame.from_records(value)
-        elif (
-            key == "instances"
-            and isinstance(value, list)
-            and value
-            and all(isinstance(v, dict) for v in value)
-        ):
-            data = pd.DataFrame.from_records(value)
-        else:
-            data = value
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"{name}: '{key}' cannot be read as a table: {exc}") from None
-    return data, params
+        decoded = parse_json(orjson.dumps(document), InputPlan.of(signature))
+    except ModelyardError as exc:
+        raise type(exc)(f"{name}: {exc.message}") from None
+    return decoded.model_input(), decoded.params
 
 
 # ---------------------------------------------------------------------------------------- output
