@@ -62,7 +62,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
         auth=True,
         auth_admin_password=ADMIN_PASSWORD,
         auth_max_failed_logins=3,
-        auth_lockout_s=2.0,
+        auth_lockout_s=5.0,
         webhook_delivery_threads=0,
     )
     app = create_app(settings)
@@ -312,7 +312,7 @@ def test_failed_logins_lock_and_unlock_over_rest(server):
             assert wrong.get(f"{API}/users/current").status_code == 401
     with server.client("lockme", "right-password-1") as right:
         refused(right.get(f"{API}/users/current"), 429, "REQUEST_LIMIT_EXCEEDED")
-        time.sleep(2.2)
+        time.sleep(5.2)
         assert ok(right.get(f"{API}/users/current"))["user"]["username"] == "lockme"
     events = [e["event"] for e in audit(server, actor="") if e.get("subject") == "lockme"]
     assert events.count("login_failed") == 3 and "login_locked" in events

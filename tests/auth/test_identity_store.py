@@ -186,3 +186,13 @@ def test_server_secret_is_created_once_for_every_caller(store, unique):
         th.join()
     assert len(set(seen)) == 1 and len(seen) == 4
     assert stores[0].get_or_create_secret(name, make) == seen[0]
+
+
+def test_many_resources_are_looked_up_in_chunks(auth_store, unique):
+    user = f"many-{unique}"
+    auth_store.create_user(user, "h", False)
+    ids = [f"m{unique}-{i}" for i in range(1200)]
+    auth_store.set_grant(RM, ids[1100], Permission.EDIT, username=user)
+    auth_store.set_grant(RM, ids[3], Permission.READ, username=user)
+    found = dict(auth_store.effective_grants_many(user, RM, ids))
+    assert found == {ids[1100]: Permission.EDIT, ids[3]: Permission.READ}

@@ -162,15 +162,16 @@ class AuthService:
         not match. Raises :class:`RateLimited` while the account is locked."""
         now = self._now_ms()
         failures = self._check_not_locked(username, now)
-        found = self.store.get_credentials(username) if username else None
-        user = found[0] if found else None
-        if found is not None and password and len(password) <= credentials.MAX_PASSWORD_LENGTH:
-            stored = found[1]
+        usable = bool(password) and len(password) <= credentials.MAX_PASSWORD_LENGTH
+        found = self.store.get_credentials(username) if username and usable else None
+        if found is not None:
+            user, stored = found
             key = hmac.new(
                 self._verified_key, f"{username}\0{password}".encode(), hashlib.sha256
             ).digest()
+            principal = Principal(user.username, user.is_admin, user.groups, via="basic")
             if self._remembered(key) == stored:
-                return Principal(user.username, user.is_admin, user.groups, via="basic")  # type: ignore[union-attr]
+                return principal
             if credentials.verify_password(password, stored):
                 self._remember(key, stored)
                 if failures:
@@ -180,8 +181,8 @@ class AuthService:
                         username, credentials.hash_password(password, n=self.scrypt_n)
                     )
                 self.audit("login", username, username, remote_addr, via="basic")
-                return Principal(user.username, user.is_admin, user.groups, via="basic")  # type: ignore[union-attr]
-        elif password and len(password) <= credentials.MAX_PASSWORD_LENGTH:
+                return principal
+        elif usable:
             credentials.verify_password(password, self._dummy_hash)  # same time for unknown users
         self._record_failure(username, remote_addr, now, failures)
         return None

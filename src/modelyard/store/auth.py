@@ -138,7 +138,7 @@ class AuthStore(Protocol):
     def record_failed_login(
         self, username: str, remote_addr: str, now: int, keep_after: int
     ) -> None:
-        """Adds a failure and drops the user's failures older than ``keep_after``."""
+        """Adds a failure and drops every failure (of any user) older than ``keep_after``."""
         ...
 
     def failed_logins_since(self, username: str, since: int) -> list[int]:

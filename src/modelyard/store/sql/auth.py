@@ -9,6 +9,7 @@ A permission lookup is one indexed query over the user's own grants and their gr
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +91,69 @@ def _grant(row: Any) -> Grant:
         group=row.group_name,
         id=row.id,
     )
+
+
+# -- the per-request queries, as driver SQL --------------------------------------------------------
+# Authenticating a request and checking a permission run on every request. Building and compiling
+# their SQLAlchemy statements cost more than the indexed queries themselves, so their SQL text is
+# written once per dialect (identifiers quoted by the dialect, ``?`` turned into its marker) and run
+# through the driver. Each is a single statement.
+_HOT_SQL = {
+    "credentials": (
+        "SELECT u.{id}, u.{username}, u.{password_hash}, u.{is_admin}, u.{created_at}, g.{name} "
+        "FROM {users} u LEFT JOIN {group_members} m ON m.{user_id} = u.{id} "
+        "LEFT JOIN {user_groups} g ON g.{id} = m.{group_id} WHERE u.{username} = ? ORDER BY g.{name}"
+    ),
+    "token": (
+        "SELECT t.{id}, t.{name}, t.{created_at}, t.{expires_at}, t.{last_used_at}, t.{revoked}, "
+        "u.{id}, u.{username}, u.{is_admin}, u.{created_at}, g.{name} "
+        "FROM {access_tokens} t JOIN {users} u ON u.{id} = t.{user_id} "
+        "LEFT JOIN {group_members} m ON m.{user_id} = u.{id} "
+        "LEFT JOIN {user_groups} g ON g.{id} = m.{group_id} "
+        "WHERE t.{secret_sha256} = ? ORDER BY g.{name}"
+    ),
+    "grants": (
+        "SELECT {permission} FROM {grants} WHERE {resource_type} = ? AND {resource_id} IN (?, '*') "
+        "AND ({user_id} = (SELECT {id} FROM {users} WHERE {username} = ?) OR {group_id} IN "
+        "(SELECT m.{group_id} FROM {group_members} m JOIN {users} u ON u.{id} = m.{user_id} "
+        "WHERE u.{username} = ?))"
+    ),
+    "grants_many": (
+        "SELECT {resource_id}, {permission} FROM {grants} WHERE {resource_type} = ? "
+        "AND {resource_id} IN ({marks}) "
+        "AND ({user_id} = (SELECT {id} FROM {users} WHERE {username} = ?) OR {group_id} IN "
+        "(SELECT m.{group_id} FROM {group_members} m JOIN {users} u ON u.{id} = m.{user_id} "
+        "WHERE u.{username} = ?))"
+    ),
+    "failures": (
+        "SELECT {timestamp} FROM {failed_logins} WHERE {username} = ? AND {timestamp} >= ? "
+        "ORDER BY {timestamp}"
+    ),
+}
+_IDENTIFIERS = sorted({name for sql in _HOT_SQL.values() for name in re.findall(r"\{(\w+)\}", sql)})
+_SQL: dict[tuple[str, str, int], str] = {}
+#: Most resource ids one ``IN`` list of :meth:`SqlAuthStore.effective_grants_many` takes.
+_IN_CHUNK = 500
+
+
+def _hot(conn: Connection, name: str, params: tuple[Any, ...], marks: int = 0) -> list[Any]:
+    """The rows (driver tuples) of the per-request query ``name``; ``marks``: how many values its
+    ``IN ({marks})`` list takes."""
+    dialect = conn.dialect
+    key = (dialect.name, name, marks)
+    sql = _SQL.get(key)
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+        names = {i: quote(i) for i in _IDENTIFIERS if i != "marks"}
+        sql = _HOT_SQL[name].format(**names, marks=", ".join(["?"] * marks))
+        if dialect.paramstyle != "qmark":
+            sql = sql.replace("?", "%s")  # format and pyformat drivers; the SQL has no other %
+        _SQL[key] = sql
+    result = conn.exec_driver_sql(sql, params)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 class SqlAuthStore:
@@ -194,10 +258,12 @@ class SqlAuthStore:
 
     def get_credentials(self, username: str) -> tuple[User, str] | None:
         with translate_errors(), read_connection(self.engine) as conn:
-            row = conn.execute(sa.select(u).where(u.c.username == username)).first()
-            if row is None:
-                return None
-            return self._user(conn, row), str(row.password_hash)
+            rows = _hot(conn, "credentials", (username,))
+        if not rows:
+            return None
+        user_id, name, password_hash, is_admin, created_at, _ = rows[0]
+        groups = tuple(r[5] for r in rows if r[5] is not None)
+        return User(user_id, name, bool(is_admin), created_at, groups), str(password_hash)
 
     def list_users(self) -> list[User]:
         with translate_errors(), read_connection(self.engine) as conn:
@@ -481,28 +547,22 @@ class SqlAuthStore:
     def effective_grants(
         self, username: str, resource_type: ResourceType, resource_id: str
     ) -> list[Permission]:
-        user_id = sa.select(u.c.id).where(u.c.username == username).scalar_subquery()
-        group_ids = sa.select(gm.c.group_id).where(gm.c.user_id == user_id)
-        query = sa.select(gr.c.permission).where(
-            gr.c.resource_type == resource_type.value,
-            gr.c.resource_id.in_((resource_id, "*")),
-            sa.or_(gr.c.user_id == user_id, gr.c.group_id.in_(group_ids)),
-        )
+        params = (resource_type.value, resource_id, username, username)
         with translate_errors(), read_connection(self.engine) as conn:
-            return [Permission(p) for p in conn.execute(query).scalars()]
+            return [Permission(row[0]) for row in _hot(conn, "grants", params)]
 
     def effective_grants_many(
         self, username: str, resource_type: ResourceType, resource_ids: Sequence[str]
     ) -> list[tuple[str, Permission]]:
-        user_id = sa.select(u.c.id).where(u.c.username == username).scalar_subquery()
-        group_ids = sa.select(gm.c.group_id).where(gm.c.user_id == user_id)
-        query = sa.select(gr.c.resource_id, gr.c.permission).where(
-            gr.c.resource_type == resource_type.value,
-            gr.c.resource_id.in_([*dict.fromkeys(resource_ids), "*"]),
-            sa.or_(gr.c.user_id == user_id, gr.c.group_id.in_(group_ids)),
-        )
+        wanted = [*dict.fromkeys(resource_ids), "*"]
+        out: list[tuple[str, Permission]] = []
         with translate_errors(), read_connection(self.engine) as conn:
-            return [(rid, Permission(p)) for rid, p in conn.execute(query)]
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                params = (resource_type.value, *chunk, username, username)
+                rows = _hot(conn, "grants_many", params, marks=len(chunk))
+                out += [(rid, Permission(p)) for rid, p in rows]
+        return out
 
     # ------------------------------------------------------------------ tokens
     def create_token(
@@ -524,23 +584,17 @@ class SqlAuthStore:
         return self.get_token(token_id)
 
     def find_token(self, secret_sha256: str) -> tuple[AccessToken, User] | None:
-        query = (
-            sa.select(tok, u.c.username, u.c.is_admin, u.c.created_at.label("user_created_at"))
-            .join(u, u.c.id == tok.c.user_id)
-            .where(tok.c.secret_sha256 == secret_sha256)
-        )
         with translate_errors(), read_connection(self.engine) as conn:
-            row = conn.execute(query).first()
-            if row is None:
-                return None
-            user = User(
-                id=row.user_id,
-                username=row.username,
-                is_admin=bool(row.is_admin),
-                created_at=row.user_created_at,
-                groups=self._groups_of(conn, [row.user_id]).get(row.user_id, ()),
-            )
-            return _token(row, row.username), user
+            rows = _hot(conn, "token", (secret_sha256,))
+        if not rows:
+            return None
+        token_id, name, created, expires, last_used, revoked, user_id, username, is_admin = rows[0][
+            :9
+        ]
+        groups = tuple(r[10] for r in rows if r[10] is not None)
+        user = User(user_id, username, bool(is_admin), rows[0][9], groups)
+        token = AccessToken(token_id, username, name, created, expires, last_used, bool(revoked))
+        return token, user
 
     def get_token(self, token_id: str) -> AccessToken:
         query = (
@@ -643,9 +697,9 @@ class SqlAuthStore:
         self, username: str, remote_addr: str, now: int, keep_after: int
     ) -> None:
         with translate_errors(), self.engine.begin() as conn:
-            conn.execute(
-                fl.delete().where(fl.c.username == username[:256], fl.c.timestamp < keep_after)
-            )
+            # every account's expired failures go, so a spray of made-up names leaves no rows
+            # behind: the table holds the failures of one window, which keeps this delete cheap
+            conn.execute(fl.delete().where(fl.c.timestamp < keep_after))
             conn.execute(
                 fl.insert().values(
                     username=username[:256], remote_addr=remote_addr[:64], timestamp=now
@@ -653,13 +707,8 @@ class SqlAuthStore:
             )
 
     def failed_logins_since(self, username: str, since: int) -> list[int]:
-        query = (
-            sa.select(fl.c.timestamp)
-            .where(fl.c.username == username[:256], fl.c.timestamp >= since)
-            .order_by(fl.c.timestamp)
-        )
         with translate_errors(), read_connection(self.engine) as conn:
-            return [int(ts) for ts in conn.execute(query).scalars()]
+            return [int(r[0]) for r in _hot(conn, "failures", (username[:256], since))]
 
     def clear_failed_logins(self, username: str) -> None:
         with translate_errors(), self.engine.begin() as conn:
