@@ -178,3 +178,59 @@ def test_predict_with_uv_builds_once_and_reuses(tmp_path: Path) -> None:
     second, out_second = _predict_in_env(model, tmp_path, "uv", path)
     assert "model environment reused" in second
     assert out_second == out_first
+
+
+@pytest.mark.slow
+def test_serve_with_uv_runs_the_scoring_server_in_the_model_env(tmp_path: Path) -> None:
+    import json
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable))
+    assert uv is not None, "uv is in the dev extra"
+    model = save_where_am_i(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    env.update(
+        {
+            "PATH": f"{os.path.dirname(uv)}:{NO_UV_PATH}",
+            "MODELYARD_ENV_CACHE_DIR": str(tmp_path / "c"),
+        }
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "modelyard.cli", "models", "serve", "-m", str(model),
+         "--env-manager", "uv", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except (OSError, urllib.error.HTTPError):
+                pass
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.5)
+        body = json.dumps({"dataframe_records": [{"x": 1.5}]}).encode()
+        request = urllib.request.Request(
+            f"{url}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            predictions = json.loads(answer.read())["predictions"]
+        assert predictions[0]["x"] == 3.0
+        assert predictions[0]["prefix"].startswith(str(tmp_path / "c" / "venv-"))
+    finally:
+        server.terminate()  # the same process, now the environment's Python (execv)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
