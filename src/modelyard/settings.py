@@ -202,7 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
         "env_cache_dir",
         "MODELYARD_ENV_CACHE_DIR",
         "~/.cache/modelyard/envs",
-        "Where modelyard run keeps the environments it builds for projects, one per hash of the spec.",
+        "Where modelyard keeps the environments it builds for projects and for models (--env-manager virtualenv or uv), one per hash of the spec, and the modelyard wheels installed into them.",
     ),
     Setting(
         "ray_address",
