@@ -214,3 +214,39 @@ def test_engine_errors_are_modelyard_errors(model_dir: Path, tmp_path: Path) -> 
         predict_file(str(model_dir), tmp_path / "in.csv", tmp_path / "o.csv", chunk_size=0)
     with pytest.raises(InvalidInput, match="Unknown output format"):
         predict_file(str(model_dir), tmp_path / "in.csv", tmp_path / "o.csv", output_format="xml")
+
+
+def _stderr_on_a_terminal(args: list[str], model_dir: Path, source: Path) -> str:
+    """Run ``models predict`` with stderr on a pseudo-terminal; what the terminal showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "modelyard.cli", "models", "predict", "-m", str(model_dir),
+             "-i", str(source), "-o", os.devnull, "--output-format", "csv", *args],
+            stderr=slave, stdout=subprocess.PIPE, timeout=120, env=env,
+        )  # fmt: skip
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        os.close(master)
+    assert done.returncode == 0, shown.decode()
+    return shown.decode()
+
+
+def test_progress_bar_on_a_terminal_only_unless_turned_off(model_dir: Path, tmp_path: Path) -> None:
+    frame(3_000).to_csv(tmp_path / "in.csv", index=False)
+    shown = _stderr_on_a_terminal(["--chunk-size", "500"], model_dir, tmp_path / "in.csv")
+    last = shown.replace("\r\n", "\n").split("\r")[-1]
+    assert last.startswith("scoring 100% [" + "#" * 30 + "] 3,000 rows"), shown
+    assert _stderr_on_a_terminal(["--no-progress"], model_dir, tmp_path / "in.csv") == ""
