@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import tempfile
 import time
+import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+?)(?:@(?P<alias>[^/]+)|/(?P<selector>[^/]+))$")
@@ -105,6 +108,8 @@ class ModelSource:
             local = self._download(f"models:/{self.registered_name}/{version}")
         else:
             local, version = self.resolve()
+        if (Path(local) / "model.skops").is_file():
+            import_skops_quickly()
         model = load_model(local, allow_pickle=self.allow_pickle)
         return LoadedModel(model, self.uri, version, InputPlan.of(model.signature))
 
@@ -138,4 +143,34 @@ class ModelSource:
         return ModelyardClient(self.tracking_uri)
 
 
-__all__ = ["LoadedModel", "ModelSource"]
+def import_skops_quickly() -> None:
+    """Import ``skops.io`` without letting its scan of scikit-learn import torch.
+
+    On import, skops lists every scikit-learn estimator to know which types it trusts; walking
+    scikit-learn's packages imports ``sklearn.externals.array_api_compat.torch`` and with it torch
+    (about a second and a half, when torch is installed), though no estimator lives there. While
+    skops is imported, that one package is a placeholder with no subpackages; it is removed right
+    after, so anything that needs it later imports the real one.
+    """
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        return
+    name = "sklearn.externals.array_api_compat.torch"
+    try:
+        import sklearn.externals.array_api_compat  # noqa: F401
+    except ImportError:
+        return
+    if name in sys.modules:
+        return
+    sys.modules[name] = types.ModuleType(name)
+    try:
+        import skops.io  # noqa: F401
+    except ImportError:
+        pass  # the flavor says how to install it
+    finally:
+        if isinstance(sys.modules.get(name), types.ModuleType) and not hasattr(
+            sys.modules[name], "__file__"
+        ):
+            del sys.modules[name]
+
+
+__all__ = ["LoadedModel", "ModelSource", "import_skops_quickly"]
