@@ -139,7 +139,7 @@ def pages_for(side: str, url: str, data: dict[str, Any]) -> dict[str, tuple[str,
             "runs page: first rows": (f"{url}/experiments/{eid}", "#runs-table tbody tr"),
             "run page: chart of 100,000 steps": (
                 f"{url}/runs/{rid}?charts=loss",
-                ".chart[data-key='loss'][data-drawn='1'] svg path",
+                ".chart[data-key='loss'][data-drawn='1'] svg",
             ),
             "run page: interactive chart (Plotly)": (
                 f"{url}/runs/{rid}?charts=loss",
