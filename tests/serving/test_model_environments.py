@@ -234,3 +234,39 @@ def test_serve_with_uv_runs_the_scoring_server_in_the_model_env(tmp_path: Path) 
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_a_python_that_is_not_installed_is_one_error_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from modelyard.cli.main import cli
+
+    model = save_where_am_i(tmp_path)
+    text = (model / "python_env.yaml").read_text()
+    (model / "python_env.yaml").write_text(
+        "\n".join(
+            "python: 3.7.1" if line.startswith("python:") else line for line in text.split("\n")
+        )
+    )
+    (tmp_path / "in.csv").write_text("x\n1\n")
+    done = CliRunner().invoke(
+        cli,
+        [
+            "models",
+            "predict",
+            "-m",
+            str(model),
+            "-i",
+            str(tmp_path / "in.csv"),
+            "--env-manager",
+            "uv",
+        ],
+        env={"MODELYARD_ENV_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert done.exit_code == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Error: The model wants Python 3.7 (python_env.yaml), which is not installed here (this is "
+        f"Python {sys.version_info[0]}.{sys.version_info[1]}). Install python3.7, or serve it with "
+        "--env-manager local in an environment that has its packages."
+    )
+    assert not list((tmp_path / "cache").glob("venv-*"))  # nothing was built

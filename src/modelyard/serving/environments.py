@@ -135,6 +135,14 @@ def prepare_model_env(model_dir: str, env_manager: str, cache_dir: str) -> Prepa
     from modelyard.projects.spec import EnvSpec
 
     env = read_model_env(model_dir)
+    try:
+        environments.find_python(env.python)
+    except InvalidState:
+        raise InvalidState(
+            f"The model wants Python {env.python} ({env.source}), which is not installed here "
+            f"(this is Python {_minor(_current())}). Install python{env.python}, or serve it with "
+            "--env-manager local in an environment that has its packages."
+        ) from None
     wheel = modelyard_wheel(os.path.join(os.path.expanduser(cache_dir), "wheels"))
     # modelyard's own requirements are part of the environment's hash, modelyard itself is not:
     # a changed modelyard source is reinstalled into the same environment (see _install_wheel).
