@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py --scenarios serving    # the same inside the main harness
 
 The model is a scikit-learn LogisticRegression on 20 numeric features, saved once with MLflow's
-sklearn flavor (from ``bench/.venv-mlflow``), so both servers load the same files. Each server is
+sklearn flavor (from ``bench/.venv-mlflow``; MLflow 3 writes it with skops, so no pickle opt-in),
+so both servers load the same files. Each server is
 started alone with one worker on a free 127.0.0.1 port and measured for:
 
 * the time from start until ``GET /ping`` answers 200;
@@ -92,7 +93,7 @@ if side == "mlflow":
     model = mlflow.pyfunc.load_model(model_dir)
 else:
     import modelyard.pyfunc
-    model = modelyard.pyfunc.load_model(model_dir, allow_pickle=True)
+    model = modelyard.pyfunc.load_model(model_dir)
 def timed(rows, calls):
     frame = pd.DataFrame(rows, columns=probe["columns"])
     for _ in range(min(200, calls)):
@@ -179,7 +180,7 @@ class _Client(asyncio.Protocol):
     def _finished(self, status: int, body: bytes) -> None:
         now = time.perf_counter()
         load = self.load
-        if load.measure_from <= self.started and now <= load.measure_to:
+        if load.measure_from <= now <= load.measure_to:  # completed inside the window
             load.latencies.append(now - self.started)
             load.statuses[status] = load.statuses.get(status, 0) + 1
             if status != 200:
@@ -310,7 +311,7 @@ class Variant:
             common = ["-m", str(model_dir), "--env-manager", "local", "-w", "1"]
             return [exe, "models", "serve", *common, "-h", "127.0.0.1", "-p", str(port)]
         exe = str(MAIN_VENV / "bin" / "modelyard")
-        argv = [exe, "models", "serve", "-m", str(model_dir), "-w", "1", "--allow-pickle"]
+        argv = [exe, "models", "serve", "-m", str(model_dir), "-w", "1"]
         argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         if self.batching:
             argv += ["--batch-max-size", str(BATCH_MAX_SIZE)]

@@ -47,8 +47,13 @@ def named_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, pd
     return path, estimator, frame
 
 
+def _rows(df: Any) -> list[Any]:
+    """The rows in ``id`` order (sorted here: a Spark orderBy would add a shuffle stage)."""
+    return sorted(df.collect(), key=lambda row: row["id"])
+
+
 def _scored(df: Any, column: str = "p") -> list[Any]:
-    return [row[column] for row in df.orderBy("id").collect()]
+    return [row[column] for row in _rows(df)]
 
 
 def _spark_frame(spark: Any, frame: pd.DataFrame) -> Any:  # noqa: F811
@@ -159,7 +164,7 @@ def test_struct_result_from_a_model_returning_several_columns(
         result_type="score double, label string, parts array<double>",
         params={"scale": 2.0},
     )
-    rows = df.withColumn("p", udf(struct("size", "rooms"))).orderBy("id").collect()
+    rows = _rows(df.withColumn("p", udf(struct("size", "rooms"))))
     score = 2.0 * (frame["size"] + frame["rooms"])
     assert np.allclose([r["p"]["score"] for r in rows], score)
     assert [r["p"]["label"] for r in rows] == ["high" if s > 0 else "low" for s in score]
@@ -167,8 +172,9 @@ def test_struct_result_from_a_model_returning_several_columns(
     # the default result type is the signature's outputs: a struct of all three columns
     default = spark_udf(spark, str(tmp_path / "grader"))
     assert [f.name for f in default.return_type.fields] == ["label", "score", "parts"]
-    first = df.withColumn("p", default()).orderBy("id").first()
-    assert first is not None and first["p"]["label"] in ("high", "low")
+    first = _rows(df.withColumn("p", default()))[0]
+    assert first["p"]["label"] == rows[0]["p"]["label"]
+    assert first["p"]["score"] == pytest.approx(rows[0]["p"]["score"] / 2)  # the default scale
     with pytest.raises(InvalidInput, match="Unsupported result_type"):
         spark_udf(spark, str(tmp_path / "grader"), result_type="map<string, double>")
 
@@ -304,3 +310,41 @@ def test_unsupported_environment_managers_are_refused(
         spark_udf(spark, str(counting_model), env_manager="conda")
     with pytest.raises(InvalidInput, match="prebuilt_env_uri"):
         spark_udf(spark, str(counting_model), prebuilt_env_uri="/tmp/env.tar.gz")
+
+
+def test_parameters_follow_mlflow_spark_udf() -> None:
+    import inspect
+
+    import mlflow.pyfunc
+
+    theirs = list(inspect.signature(mlflow.pyfunc.spark_udf).parameters)
+    ours = inspect.signature(spark_udf).parameters
+    assert list(ours)[: len(theirs)] == theirs
+    assert all(ours[name].kind is not inspect.Parameter.KEYWORD_ONLY for name in theirs)
+
+
+def test_mlflow_saved_sklearn_models_score_pickled_ones_with_the_opt_in(
+    spark: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature as mlflow_signature
+    from sklearn.linear_model import LogisticRegression
+
+    frame, labels = _data()
+    estimator = LogisticRegression().fit(frame, labels)
+    expected = estimator.predict(frame).tolist()
+    signature = mlflow_signature(frame, estimator.predict(frame))
+    mlflow.sklearn.save_model(estimator, str(tmp_path / "skops"), signature=signature)
+    pickled = str(tmp_path / "pickled")
+    mlflow.sklearn.save_model(
+        estimator, pickled, signature=signature, serialization_format="cloudpickle"
+    )
+    df = _spark_frame(spark, frame)
+    udf = spark_udf(spark, str(tmp_path / "skops"), "long")  # MLflow 3 writes skops: no opt-in
+    assert _scored(df.withColumn("p", udf("size", "rooms"))) == expected
+    refused = spark_udf(spark, pickled, "long")
+    with pytest.raises(Exception, match="allow_pickle=True"):
+        df.withColumn("p", refused("size", "rooms")).collect()
+    allowed = spark_udf(spark, pickled, "long", allow_pickle=True)
+    assert _scored(df.withColumn("p", allowed("size", "rooms"))) == expected
