@@ -78,3 +78,19 @@ def test_without_auth_nothing_is_guarded(tmp_path):
     app = create_app(settings)
     assert not hasattr(app.state, "auth_guard")
     assert all(r.path != "/login" for r in walk_routes(app.router.routes) if hasattr(r, "path"))
+
+
+def test_guarding_one_app_leaves_other_apps_alone(tmp_path):
+    """UI and meta routes are shared objects: an app made with --auth must not guard another app."""
+    for name in ("guarded", "open", "other"):
+        (tmp_path / name).mkdir()
+    create_app(auth_settings(tmp_path / "guarded"))
+    open_app = create_app(auth_settings(tmp_path / "open", auth=False))
+    other = create_app(auth_settings(tmp_path / "other"))
+    with serve_in_thread(open_app) as url, httpx.Client(base_url=url) as anonymous:
+        assert anonymous.get("/experiments").status_code == 200
+        assert anonymous.get("/health").text == "OK"
+    with serve_in_thread(other) as url, httpx.Client(base_url=url) as anonymous:
+        assert anonymous.get("/experiments").status_code == 303
+        with httpx.Client(base_url=url, auth=(ADMIN, ADMIN_PASSWORD)) as admin:
+            assert admin.get("/experiments").status_code == 200

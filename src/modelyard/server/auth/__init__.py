@@ -12,6 +12,7 @@ those the caller may READ.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -41,17 +42,25 @@ def enable_auth(app: Any, store: Any) -> Guard:
 
 
 def install_auth(app: Any, auth: Any) -> Guard:
-    """Guard every route of ``app`` with ``auth`` (an ``AuthService``); returns the guard."""
+    """Guard every route of ``app`` with ``auth`` (an ``AuthService``); returns the guard.
+
+    Route objects may be shared between apps (the UI's and the meta routes are module-level), so each
+    non-RPC route is replaced in this app's list by a guarded copy, never changed in place; routes of
+    included routers are lifted into the list the same way.
+    """
     guard = Guard(app, auth, app.state.settings)
     app.state.auth_guard = guard
+    guarded: list[BaseRoute] = []
     for route in walk_routes(app.router.routes):
-        if rpc_of(route) is not None:
-            continue  # checked in the RPC request path, after the body is parsed
         inner = getattr(route, "app", None)
-        if inner is None:  # pragma: no cover - every Starlette route has one
+        if rpc_of(route) is not None or inner is None:
+            guarded.append(route)  # RPCs are checked in the RPC request path, after parsing
             continue
         methods = set(getattr(route, "methods", None) or {"GET"})
-        route.app = guard.wrap(inner, str(getattr(route, "path", "")), methods)  # type: ignore[attr-defined]
+        wrapped = copy.copy(route)
+        wrapped.app = guard.wrap(inner, str(getattr(route, "path", "")), methods)  # type: ignore[attr-defined]
+        guarded.append(wrapped)
+    app.router.routes[:] = guarded
     return guard
 
 

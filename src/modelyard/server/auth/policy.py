@@ -243,6 +243,18 @@ RPC_RULES: dict[tuple[str, str], Rule] = {
 }
 
 
+def _identity_rules() -> dict[tuple[str, str], Rule]:
+    """The identity endpoints (users, tokens, groups, grants, audit): their service checks the caller
+    (self, MANAGE on the resource, admin); :data:`~modelyard.server.routes.auth.ACCESS` names the
+    admin-only ones, refused here already."""
+    from modelyard.server.routes.auth import ACCESS
+
+    return {key: ADMIN if level == "admin" else AUTHENTICATED for key, level in ACCESS.items()}
+
+
+RPC_RULES.update(_identity_rules())
+
+
 # ------------------------------------------------------------------------------ other routes
 def _ui_experiment_action(ctx: Ctx) -> list[Target]:
     level = EDIT if ctx.one("action") == "rename" else MANAGE
