@@ -147,6 +147,7 @@ def test_the_context_installs_and_serves_without_docker(tmp_path: Path) -> None:
             source, dest = args.split()
             copies[dest] = ctx / source
         elif instruction == "RUN":
+            env.pop("PIP_NO_CACHE_DIR", None)  # the image keeps no cache; the test may reuse one
             if args.startswith("useradd "):
                 continue  # the image's unprivileged user; not an install step
             assert args.startswith("python -m pip install "), args
