@@ -177,14 +177,10 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = origin = length = None
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-            elif name == b"content-length":
-                length = value
-            elif name == b"origin":
-                origin = value
+        headers = dict(scope["headers"])  # one C-level pass; names are lowercase in ASGI
+        host = headers.get(b"host")
+        length = headers.get(b"content-length")
+        origin = headers.get(b"origin")
         if host is not None and not self.hosts.allow_all:
             ok = self._host_ok.get(host)
             if ok is None:
