@@ -351,28 +351,37 @@ class AuthSeeded(Seeded):
 
 
 @pytest.fixture(scope="module")
-def auth_seeded(tmp_path_factory) -> AuthSeeded:
-    with _auth_api(tmp_path_factory.mktemp("auth-bad-input")) as api:
+def auth_seeded(module_api, tmp_path_factory) -> AuthSeeded:
+    with _auth_api(type(module_api), tmp_path_factory.mktemp("auth-bad-input")) as api:
         yield AuthSeeded(api)
 
 
 @pytest.fixture
-def auth_fresh(tmp_path) -> AuthSeeded:
-    with _auth_api(tmp_path) as api:
+def auth_fresh(module_api, tmp_path) -> AuthSeeded:
+    with _auth_api(type(module_api), tmp_path) as api:
         yield AuthSeeded(api)
 
 
 @contextlib.contextmanager
-def _auth_api(root):
+def _auth_api(api_class, root):
+    """``api_class`` (the server conftest's ``Api``, taken from a fixture: a ``conftest`` import
+    would find another directory's) over a ``--auth`` app, as its admin."""
     from starlette.testclient import TestClient
 
-    from conftest import Api, server_settings
     from modelyard.server.app import create_app
+    from modelyard.settings import load_settings
 
-    app = create_app(server_settings(root, auth=True, auth_admin_password="bad-input-admin"))
-    with TestClient(app) as client:
+    settings = load_settings(
+        {},
+        backend_store_uri=f"sqlite:///{root / 'server.db'}",
+        default_artifact_root=str(root / "artifacts"),
+        artifacts_destination=str(root / "mlartifacts"),
+        auth=True,
+        auth_admin_password="bad-input-admin",
+    )
+    with TestClient(create_app(settings)) as client:
         client.auth = ("admin", "bad-input-admin")
-        yield Api(client)
+        yield api_class(client)
 
 
 def _seeded_for(request, path: str, fixture: str) -> Seeded:
