@@ -15,7 +15,7 @@ import orjson
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from batch_helpers import expected, frame, save_model
+from batch_helpers import MODEL_CODE, expected, frame, save_model
 from click.testing import CliRunner
 
 import modelyard.pyfunc
@@ -250,3 +250,33 @@ def test_progress_bar_on_a_terminal_only_unless_turned_off(model_dir: Path, tmp_
     last = shown.replace("\r\n", "\n").split("\r")[-1]
     assert last.startswith("scoring 100% [" + "#" * 30 + "] 3,000 rows"), shown
     assert _stderr_on_a_terminal(["--no-progress"], model_dir, tmp_path / "in.csv") == ""
+
+
+def test_registry_uris_resolve_through_tracking_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-m models:/<name>/<version>`` and ``runs:/`` with ``--tracking-uri`` of a SQLite store."""
+    import modelyard
+    from modelyard.client import fluent
+
+    db = f"sqlite:///{tmp_path / 'tracking.db'}"
+    code = tmp_path / "scorer_code.py"
+    code.write_text(MODEL_CODE)
+    monkeypatch.setenv("MODELYARD_DEFAULT_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    before = fluent.get_tracking_uri()
+    modelyard.set_tracking_uri(db)
+    try:
+        with modelyard.start_run() as active:
+            modelyard.pyfunc.log_model(name="scorer", python_model=str(code),
+                                       input_example=frame(3), registered_model_name="scorer")  # fmt: skip
+    finally:
+        modelyard.set_tracking_uri(before)
+    data = frame(20, seed=6)
+    data.to_csv(tmp_path / "in.csv", index=False)
+    for uri in ("models:/scorer/1", f"runs:/{active.info.run_id}/scorer"):
+        done = run("models", "predict", "-m", uri, "-i", str(tmp_path / "in.csv"),
+                   "--tracking-uri", db, "--output-format", "jsonl")  # fmt: skip
+        assert done.exit_code == 0, done.output
+        values = [json.loads(line)["prediction"] for line in done.stdout.splitlines()]
+        assert values == pytest.approx(expected(data))
+    fluent.set_tracking_uri(before)  # --tracking-uri set it for this process
