@@ -36,23 +36,10 @@ def _enter_mlflow_auth_package() -> None:
     sys.modules["mlflow.server.auth"] = package
 
 
-def _ensure_rules() -> None:
-    """Until the authorization policy maps the identity endpoints itself, give them the access
-    :data:`modelyard.server.routes.auth.ACCESS` declares (a no-op once the policy has them)."""
-    from modelyard.server.auth import policy
-    from modelyard.server.routes.auth import ACCESS
-
-    for key, access in ACCESS.items():
-        policy.RPC_RULES.setdefault(
-            key, policy.ADMIN if access == "admin" else policy.AUTHENTICATED
-        )
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     import authz_world
 
-    _ensure_rules()
     root = tmp_path_factory.mktemp("compat-auth")
     settings = load_settings(
         {},

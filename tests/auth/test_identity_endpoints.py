@@ -18,18 +18,6 @@ ADMIN, ADMIN_PASSWORD = "admin", "endpoint-admin-pw"
 API, API3 = "/api/2.0/mlflow", "/api/3.0/mlflow"
 
 
-def _ensure_rules() -> None:
-    """Until the authorization policy maps the identity endpoints itself, give them the access
-    :data:`modelyard.server.routes.auth.ACCESS` declares (a no-op once the policy has them)."""
-    from modelyard.server.auth import policy
-    from modelyard.server.routes.auth import ACCESS
-
-    for key, access in ACCESS.items():
-        policy.RPC_RULES.setdefault(
-            key, policy.ADMIN if access == "admin" else policy.AUTHENTICATED
-        )
-
-
 class Server:
     def __init__(self, url: str, app: Any) -> None:
         self.url, self.app = url, app
@@ -53,7 +41,6 @@ class Server:
 def server(tmp_path_factory) -> Iterator[Server]:
     import authz_world
 
-    _ensure_rules()
     root = tmp_path_factory.mktemp("identity-endpoints")
     settings = load_settings(
         {},
