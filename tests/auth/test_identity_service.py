@@ -335,3 +335,34 @@ def test_session_secret_is_shared(store):
     two = AuthService(SqlAuthStore(store.engine), scrypt_n=FAST_N)
     assert one.session_secret() == two.session_secret()
     assert len(one.session_secret()) == 32
+
+
+def test_a_new_resource_does_not_inherit_grants_left_by_a_deleted_one(auth, unique):
+    old_owner, reader, new_owner = (f"{n}-{unique}" for n in ("old", "reader", "new"))
+    for name in (old_owner, reader, new_owner):
+        auth.create_user(OPERATOR, name, "some-password")
+    model = f"reused-{unique}"
+    auth.grant_creator(old_owner, RM, model)
+    auth.set_permission(OPERATOR, RM, model, Permission.EDIT, username=reader)
+    # the model is deleted and someone else registers the same name: only they hold a grant
+    auth.grant_creator(new_owner, RM, model)
+    assert [
+        (g.username, g.permission)
+        for g in auth.store.list_grants(resource_type=RM, resource_id=model)
+    ] == [(new_owner, Permission.MANAGE)]
+    auth.forget_resource(RM, model)
+    assert auth.store.list_grants(resource_type=RM, resource_id=model) == []
+
+
+def test_renaming_a_resource_carries_its_grants(auth, unique):
+    owner, friend = f"rn-owner-{unique}", f"rn-friend-{unique}"
+    for name in (owner, friend):
+        auth.create_user(OPERATOR, name, "some-password")
+    old, new = f"before-{unique}", f"after-{unique}"
+    auth.grant_creator(owner, RM, old)
+    auth.set_permission(OPERATOR, RM, old, Permission.EDIT, username=friend)
+    auth.set_permission(OPERATOR, RM, new, Permission.READ, username=friend)  # stale, dropped
+    auth.rename_resource(RM, old, new)
+    friend_principal = Principal(friend, via="basic")
+    assert auth.permission(friend_principal, RM, new) == Permission.EDIT
+    assert auth.store.list_grants(resource_type=RM, resource_id=old) == []

@@ -279,11 +279,29 @@ class AuthService:
 
     def grant_creator(self, username: str, resource_type: ResourceType, resource_id: str) -> None:
         """MANAGE on a new resource for the user who created it (nothing for an unknown user, as
-        when the server runs without authentication)."""
+        when the server runs without authentication).
+
+        A new resource starts with no other grant: grants left on its id or name by a resource
+        that was deleted (a registered model's name is free again, an experiment id may be reused
+        after ``gc``) are dropped first, so they cannot open the new one to their old holders.
+        """
+        if self.store.get_credentials(username) is None:
+            return
+        self.store.delete_resource_grants(resource_type, resource_id)
         try:
             self.store.set_grant(resource_type, resource_id, Permission.MANAGE, username=username)
         except NotFound:
             return
+
+    def forget_resource(self, resource_type: ResourceType, resource_id: str) -> None:
+        """Drop every grant on a resource that is gone for good (a deleted registered model, an
+        experiment removed by ``gc``)."""
+        self.store.delete_resource_grants(resource_type, resource_id)
+
+    def rename_resource(self, resource_type: ResourceType, old: str, new: str) -> None:
+        """Carry the grants of a renamed resource (registered models are granted by name)."""
+        if old != new:
+            self.store.rename_resource_grants(resource_type, old, new)
 
     def session_secret(self) -> bytes:
         """The key that signs UI session cookies: one row shared by every worker, made once."""

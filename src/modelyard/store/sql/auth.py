@@ -512,6 +512,24 @@ class SqlAuthStore:
             conn.execute(gr.delete().where(gr.c.id == grant_id))
         return grant
 
+    def delete_resource_grants(self, resource_type: ResourceType, resource_id: str) -> int:
+        with translate_errors(), self.engine.begin() as conn:
+            done = conn.execute(
+                gr.delete().where(
+                    gr.c.resource_type == resource_type.value, gr.c.resource_id == resource_id
+                )
+            )
+            return int(done.rowcount or 0)
+
+    def rename_resource_grants(self, resource_type: ResourceType, old: str, new: str) -> int:
+        of_type = gr.c.resource_type == resource_type.value
+        with translate_errors(), self.engine.begin() as conn:
+            conn.execute(gr.delete().where(of_type, gr.c.resource_id == new))
+            done = conn.execute(
+                gr.update().where(of_type, gr.c.resource_id == old).values(resource_id=new)
+            )
+            return int(done.rowcount or 0)
+
     def delete_grant(
         self,
         resource_type: ResourceType,
