@@ -280,3 +280,33 @@ def test_registry_uris_resolve_through_tracking_uri(
         values = [json.loads(line)["prediction"] for line in done.stdout.splitlines()]
         assert values == pytest.approx(expected(data))
     fluent.set_tracking_uri(before)  # --tracking-uri set it for this process
+
+
+@pytest.mark.slow
+def test_a_model_saved_by_mlflow_scores_as_mlflow_models_predict_does(tmp_path: Path) -> None:
+    """Same file, same model (saved by the real mlflow): the same output file as MLflow's CLI."""
+    import mlflow.sklearn
+    import numpy as np
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    data = pd.DataFrame({"a": np.linspace(-3, 3, 60), "b": np.arange(60.0) % 4})
+    estimator = LogisticRegression().fit(data, (data["a"] + 0.2 * data["b"] > 0.5).astype(int))
+    signature = infer_signature(data, estimator.predict(data))
+    mlflow.sklearn.save_model(estimator, str(tmp_path / "sk"), signature=signature)
+    data.to_csv(tmp_path / "in.csv", index=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    theirs = subprocess.run(
+        [sys.executable, "-m", "mlflow", "models", "predict", "-m", str(tmp_path / "sk"),
+         "-i", str(tmp_path / "in.csv"), "-t", "csv", "-o", str(tmp_path / "mlflow.json"),
+         "--env-manager", "local"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert theirs.returncode == 0, theirs.stderr[-2000:]
+    done = run("models", "predict", "-m", str(tmp_path / "sk"), "-i", str(tmp_path / "in.csv"),
+               "-o", str(tmp_path / "ours.json"), "--chunk-size", "25")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    ours = json.loads((tmp_path / "ours.json").read_text())
+    assert ours == json.loads((tmp_path / "mlflow.json").read_text())
+    assert ours["predictions"] == estimator.predict(data).tolist()
