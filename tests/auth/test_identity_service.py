@@ -315,6 +315,9 @@ def test_bootstrap_admin_needs_a_password(sqlite_uri, tmp_path):
         assert auth.store.count_admins() == 0
         with pytest.raises(InvalidInput, match="MODELYARD_AUTH_ADMIN_PASSWORD"):
             bootstrap_admin(auth, load_settings({"MODELYARD_AUTH": "true"}))
+        too_short = load_settings({"MODELYARD_AUTH": "true", "MODELYARD_AUTH_ADMIN_PASSWORD": "x"})
+        with pytest.raises(InvalidInput, match=r"^MODELYARD_AUTH_ADMIN_PASSWORD: .* at least 8"):
+            bootstrap_admin(auth, too_short)
         settings = load_settings(
             {"MODELYARD_AUTH": "true", "MLFLOW_AUTH_ADMIN_PASSWORD": "boot-pass"}
         )

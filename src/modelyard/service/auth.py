@@ -704,6 +704,8 @@ def bootstrap_admin(service: AuthService, settings: Any) -> None:
 
     try:
         service.create_user(OPERATOR, username, password, is_admin=True)
+    except InvalidInput as e:  # say which setting to fix: this stops the server from starting
+        raise InvalidInput(f"MODELYARD_AUTH_ADMIN_PASSWORD: {e.message}") from None
     except AlreadyExists:
         service.store.set_admin(username, True)
         return
