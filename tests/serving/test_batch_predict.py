@@ -185,6 +185,7 @@ def test_stdin_to_stdout_through_a_real_process(model_dir: Path) -> None:
         ("not.parquet", b"x,y\n1,2\n", (), "is not a Parquet file"),
         ("broken.json", b'{"dataframe_split": {', (), "is not valid JSON"),
         ("two.json", b'{"inputs": [1], "instances": [1]}', (), "exactly one of"),
+        ("many.json", b'{"inputs": [1]}\n{"inputs": [2]}\n', (), "more than one request"),
         ("lines.jsonl", b'{"x": 1.0, "y": 1, "name": "a"}\n{"x": \n', (), "line 2, is not valid"),
         ("data.txt", b"x\n", (), "Cannot tell the input format"),
         ("in.csv", b"x,y,name\n1.0,2,n\n", ("--params", "[1]"), "--params must be a JSON object"),

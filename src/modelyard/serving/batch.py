@@ -308,6 +308,11 @@ def _read_json(
         return
     document = head if parsed else None
     rest = stream.read()
+    if is_payload and rest.strip():
+        raise InvalidInput(
+            f"The input {name} holds more than one request document: a JSON file is one "
+            "document; for many rows use JSON Lines, one record object per line."
+        )
     if document is None or rest.strip():
         try:
             document = orjson.loads(first + rest)
