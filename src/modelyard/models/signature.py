@@ -575,7 +575,9 @@ def _to_frame(data: Any, schema: Schema) -> Any:
 def _enforce_columns(data: Any, schema: Schema) -> Any:
     frame = _to_frame(data, schema)
     if _conforms(frame, schema):
-        return frame  # already what the model expects (the scoring server decodes it so)
+        # already what the model expects (the scoring server decodes it so); a shallow copy
+        # (copy-on-write) so that a model changing its input leaves the caller's frame alone
+        return frame if frame is not data else frame.copy(deep=False)
     if schema.has_names:
         present = {str(c): c for c in frame.columns}
         missing = [s.name for s in schema.specs if s.required and s.name not in present]
