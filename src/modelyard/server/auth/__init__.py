@@ -50,6 +50,7 @@ def install_auth(app: Any, auth: Any) -> Guard:
     """
     guard = Guard(app, auth, app.state.settings)
     app.state.auth_guard = guard
+    app.state.experiment_of = {}  # run / logged model id -> experiment id (see targets.py)
     guarded: list[BaseRoute] = []
     for route in walk_routes(app.router.routes):
         inner = getattr(route, "app", None)

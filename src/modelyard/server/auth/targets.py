@@ -104,13 +104,36 @@ def admin_only(what: str) -> PermissionDenied:
 
 
 # ------------------------------------------------------------------------------ lookups
+#: Most (run or logged model id -> experiment id) pairs an app remembers (``app.state.experiment_of``,
+#: made by ``install_auth``): a run or logged model never moves to another experiment, so an answer
+#: cannot go stale, and a request for a run no longer reads the run first.
+EXPERIMENT_OF_MAX = 100_000
+
+
+def _remembered(ctx: Ctx, key: str, look_up: Callable[[], Any]) -> str:
+    cache: dict[str, str] | None = getattr(ctx.app.state, "experiment_of", None)
+    found = cache.get(key) if cache is not None else None
+    if found is None:
+        found = str(look_up())
+        if cache is not None:
+            if len(cache) >= EXPERIMENT_OF_MAX:
+                cache.clear()
+            cache[key] = found
+    return found
+
+
 def run_experiment(ctx: Ctx, run_id: str) -> str:
-    return str(ctx.app.state.tracking.store.get_run_info(run_id).experiment_id)
+    store = ctx.app.state.tracking.store
+    return _remembered(ctx, "r:" + run_id, lambda: store.get_run_info(run_id).experiment_id)
 
 
 def logged_model_experiment(ctx: Ctx, model_id: str) -> str:
-    model = ctx.app.state.logged_models.get_logged_model(model_id, allow_deleted=True)
-    return str(model.experiment_id)
+    models = ctx.app.state.logged_models
+    return _remembered(
+        ctx,
+        "m:" + model_id,
+        lambda: models.get_logged_model(model_id, allow_deleted=True).experiment_id,
+    )
 
 
 def _registry_store(ctx: Ctx) -> Any:
