@@ -248,7 +248,9 @@ class SecurityMiddleware:
                     send,
                     403,
                     "PERMISSION_DENIED",
-                    "Cross-origin writes are not allowed (see the cors_allowed_origins setting).",
+                    "Cross-origin writes are not allowed: the Origin header does not match the "
+                    "Host header. List the origin in the cors_allowed_origins setting; behind a "
+                    "reverse proxy, pass the original Host header through.",
                 )
                 return
             inner = send
