@@ -109,3 +109,41 @@ def test_server_auth_without_an_admin_password_is_one_line(tmp_path, monkeypatch
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and "MODELYARD_AUTH_ADMIN_PASSWORD" in lines[0], result.output
+
+
+@pytest.mark.parametrize("how", ["basic", "token"])
+def test_modelyards_own_client_logs_with_credentials(auth_world, how, tmp_path) -> None:
+    """``MODELYARD_TRACKING_USERNAME``/``PASSWORD`` or ``_TOKEN`` settings: the client sends them, and
+    a refusal is the same exception class as in-process (PermissionDenied, Unauthenticated)."""
+    from modelyard.client import ModelyardClient
+    from modelyard.errors import PermissionDenied, Unauthenticated
+    from modelyard.settings import load_settings
+
+    world = auth_world
+    creds = (
+        {"tracking_username": "bob", "tracking_password": w.PASSWORDS["bob"]}
+        if how == "basic"
+        else {"tracking_token": world.tokens["bob"]}
+    )
+    settings = load_settings(
+        {}, tracking_uri=world.url, async_logging=False, http_max_retries=0, **creds
+    )
+    client = ModelyardClient(settings=settings)
+    try:
+        run = client.create_run(world.experiment)
+        client.log_metric(run.info.run_id, "acc", 0.9)
+        (tmp_path / "f.txt").write_text("data")
+        client.log_artifact(run.info.run_id, str(tmp_path / "f.txt"))
+        assert client.get_run(run.info.run_id).data.metrics[0].value == 0.9
+        with pytest.raises(PermissionDenied):
+            client.delete_run(world.run)  # MANAGE needed, bob has EDIT
+    finally:
+        client.close()
+    anonymous = ModelyardClient(
+        settings=load_settings({}, tracking_uri=world.url, async_logging=False, http_max_retries=0)
+    )
+    try:
+        with pytest.raises(Unauthenticated):
+            anonymous.get_run(world.run)
+    finally:
+        anonymous.close()
