@@ -134,16 +134,23 @@ def _check_switch(traffic: Traffic) -> None:
 
 
 @pytest.mark.slow
-def test_moving_the_alias_swaps_the_model_without_failing_a_request(start_scoring_server, registry):
+def test_moving_the_alias_swaps_the_model_without_failing_a_request(
+    start_scoring_server, registry, tmp_path
+):
     client = ModelyardClient(registry)
     client.set_registered_model_alias("watched", "champion", "1")
+    downloads = tmp_path / "server-tmp"
+    downloads.mkdir()
     with start_scoring_server(
         "models:/watched@champion",
         "--watch",
         "--watch-interval",
         "0.2",
+        "--timeout",
+        "1",
         "--tracking-uri",
         registry,
+        env={"TMPDIR": str(downloads)},
     ) as server:
         assert httpx.get(f"{server.url}/metadata").json()["model_version"] == "1"
         with Traffic(server.url) as traffic:
@@ -160,6 +167,12 @@ def test_moving_the_alias_swaps_the_model_without_failing_a_request(start_scorin
             line.startswith("modelyard_scoring_model_version{") and line.endswith(" 2")
             for line in metrics.splitlines()
         )
+        # version 1's downloaded files are removed once its requests are surely done
+        deadline = time.monotonic() + 30
+        while len(list(downloads.glob("modelyard-serve-*"))) != 1:
+            assert time.monotonic() < deadline, list(downloads.iterdir())
+            time.sleep(0.2)
+        assert server.invoke({"inputs": {"x": [1]}}).json() == {"predictions": [2]}
     client.close()
 
 

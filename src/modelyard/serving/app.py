@@ -224,7 +224,11 @@ class ScoringApp:
         self.metrics.model_version = model.version
         if self._watch_interval_s is not None and self.source.movable:
             watcher = Watcher(
-                self.source, self.holder, self.metrics, interval_s=self._watch_interval_s
+                self.source,
+                self.holder,
+                self.metrics,
+                interval_s=self._watch_interval_s,
+                grace_s=self.timeout_s + 1.0,
             )
             self._tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
         if self._on_ready is not None:

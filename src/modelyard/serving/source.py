@@ -36,6 +36,16 @@ class LoadedModel:
     version: str | None  # the registry version, for models:/ URIs of a registered model
     plan: Any  # modelyard.serving.payloads.InputPlan
     loaded_at: float = field(default_factory=time.time)
+    #: the temporary directory this process downloaded the model into, if it did
+    download_root: str | None = None
+    owner_pid: int = field(default_factory=os.getpid)
+
+    def remove_download(self) -> None:
+        """Delete the downloaded files (a model swapped out by ``--watch``), if this process
+        downloaded them; a model loaded from a path or by a parent process is left alone."""
+        if self.download_root is not None and self.owner_pid == os.getpid():
+            shutil.rmtree(self.download_root, ignore_errors=True)
+            self.download_root = None
 
     def metadata(self) -> dict[str, Any]:
         """The body of ``GET /metadata``."""
@@ -76,6 +86,7 @@ class ModelSource:
         self.tracking_uri = tracking_uri
         self.allow_pickle = allow_pickle
         self._local_dir = local_dir
+        self._roots: dict[str, str] = {}  # downloaded model dir -> the temporary dir made for it
         self._version = version
         match = _REGISTRY_URI.match(uri)
         self.registered_name = None
@@ -112,7 +123,10 @@ class ModelSource:
         if (Path(local) / "model.skops").is_file():
             import_skops_quickly()
         model = load_model(local, allow_pickle=self.allow_pickle)
-        return LoadedModel(model, self.uri, version, InputPlan.of(model.signature))
+        root = self._roots.pop(str(local), None)
+        return LoadedModel(
+            model, self.uri, version, InputPlan.of(model.signature), download_root=root
+        )
 
     def _download(self, uri: str) -> str:
         from urllib.parse import urlparse
@@ -127,13 +141,18 @@ class ModelSource:
             with ModelyardClient(self.tracking_uri) as client:
                 if scheme == "models":
                     source = client.get_model_download_uri(uri)
-                    return str(client.download_artifacts(artifact_uri=source, dst_path=target))
-            from modelyard.client import fluent
-            from modelyard.pyfunc import resolve_model_uri
+                    local = str(client.download_artifacts(artifact_uri=source, dst_path=target))
+                else:
+                    local = None
+            if local is None:
+                from modelyard.client import fluent
+                from modelyard.pyfunc import resolve_model_uri
 
-            if self.tracking_uri:
-                fluent.set_tracking_uri(self.tracking_uri)
-            return resolve_model_uri(uri, target)
+                if self.tracking_uri:
+                    fluent.set_tracking_uri(self.tracking_uri)
+                local = resolve_model_uri(uri, target)
+            self._roots[local] = target
+            return local
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise

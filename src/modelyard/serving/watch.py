@@ -6,7 +6,8 @@ is downloaded and loaded completely, still off the event loop, and only then is 
 of the :class:`~modelyard.serving.predictor.ModelHolder` replaced. A request reads that reference
 once, when its ``predict`` call starts, so requests in flight finish on the old model and the next
 ones use the new one; no request waits for a load and none fails because of one. A failed poll or
-load is logged and tried again at the next interval, while the old model keeps serving.
+load is logged and tried again at the next interval, while the old model keeps serving. The files
+this worker downloaded for the old version are deleted a while later (the request timeout).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ class Watcher:
         metrics: ScoringMetrics,
         *,
         interval_s: float,
+        grace_s: float = 60.0,
     ) -> None:
         self.source = source
         self.holder = holder
         self.metrics = metrics
         self.interval_s = max(0.05, float(interval_s))
+        self.grace_s = grace_s
 
     async def run(self) -> None:
         """Poll until cancelled."""
@@ -60,6 +63,8 @@ class Watcher:
         self.holder.current = loaded  # the swap: one reference, read once per predict call
         self.metrics.model_version = loaded.version
         self.metrics.swaps += 1
+        # the old files go once the requests still predicting on the old model are surely done
+        asyncio.get_running_loop().call_later(self.grace_s, current.remove_download)
         log.info("--watch: serving version %s (was %s)", version, current.version)
         return True
 
