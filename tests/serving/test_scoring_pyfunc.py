@@ -153,24 +153,30 @@ def test_a_model_that_cannot_load_stops_the_server(start_scoring_server, tmp_pat
 
 
 def test_ping_is_503_until_the_model_is_loaded(start_scoring_server, tmp_path):
-    slow = MODEL.replace(
-        "set_model(Model())", "time.sleep(3)\nset_model(Model())"
-    )  # loading takes 3 s
-    model = write_python_model(tmp_path, "import time\n" + slow, name="slow")
-    with start_scoring_server(model, wait_ready=False) as server:
-        statuses = []
+    gate = tmp_path / "may-load"
+    wait = (
+        "import pathlib\n"
+        "gate = pathlib.Path(os.environ.get('MODEL_GATE', '/nonexistent'))\n"
+        "while os.environ.get('MODEL_GATE') and not gate.exists():\n"
+        "    time.sleep(0.05)\n"
+        "set_model(Model())"
+    )
+    model = write_python_model(tmp_path, MODEL.replace("set_model(Model())", wait), name="slow")
+    with start_scoring_server(model, wait_ready=False, env={"MODEL_GATE": str(gate)}) as server:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        while True:  # the server answers while its model is still loading
+            assert time.monotonic() < deadline, server.log()
             try:
                 response = httpx.get(f"{server.url}/ping", timeout=5)
+                break
             except httpx.TransportError:
                 time.sleep(0.05)
-                continue
-            statuses.append(response.status_code)
-            if response.status_code == 200:
-                break
-            assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
-            invocation = server.invoke(_body([1]))
-            assert invocation.status_code == 503
-            time.sleep(0.1)
-        assert statuses[0] == 503 and statuses[-1] == 200
+        assert response.status_code == 503
+        assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+        assert server.invoke(_body([1])).status_code == 503
+        assert httpx.get(f"{server.url}/health").status_code == 503
+        gate.touch()  # let the model load
+        while httpx.get(f"{server.url}/ping", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        assert server.invoke(_body([2])).json() == {"predictions": [2.0]}
