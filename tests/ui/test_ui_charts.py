@@ -141,3 +141,12 @@ def test_static_files_are_versioned_cached_and_compressed(ui_server):
         assert response.content == raw.content
         assert gzip.decompress(assets.assets[PLOTLY_FILE].gzipped or b"") == raw.content
         assert client.get(ui_server.url + "/static/ui/nothing.js").status_code == 404
+        # The chart data is compressed too.
+        data = client.get(
+            f"{ui_server.url}/ui/data/metric-history",
+            params={"run_id": ui_server.long_run, "key": "loss", "buckets": 1000},
+            headers={"Accept-Encoding": "gzip"},
+        )
+        assert data.headers["content-encoding"] == "gzip"
+        assert int(data.headers["content-length"]) < len(data.content) / 2
+        assert len(data.json()["runs"][0]["mean"]) == 1000

@@ -5,6 +5,7 @@ same service as the REST API); view state comes from the query string only.
 
 from __future__ import annotations
 
+import gzip
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -552,7 +553,18 @@ def metric_history_data(request: Request) -> Response:
                 "high": [_json_float(b.high) for b in buckets],
             }
         )
-    return OrjsonResponse({"key": key, "runs": out})
+    return _compressed(request, OrjsonResponse({"key": key, "runs": out}))
+
+
+def _compressed(request: Request, response: Response) -> Response:
+    """The response gzip-compressed when the browser accepts it (a chart's data shrinks to about a
+    third: it matters on a real network, not on 127.0.0.1)."""
+    if "gzip" in request.headers.get("accept-encoding", "").lower() and len(response.body) > 1024:
+        response.body = gzip.compress(response.body, 5, mtime=0)
+        response.headers["Content-Encoding"] = "gzip"
+        response.headers["Content-Length"] = str(len(response.body))
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
 
 
 def _json_float(value: float | None) -> float | None:
