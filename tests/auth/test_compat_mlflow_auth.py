@@ -2,18 +2,12 @@
 modelyard server run with ``--auth`` on 127.0.0.1: users, admin flags, per-user grants on experiments
 and registered models, roles (modelyard groups), and the MLflow tracking client as those users.
 
-``mlflow.server.auth``'s package ``__init__`` is MLflow's server side and needs Flask-WTF, which the
-client does not use; when Flask-WTF is not installed the package is entered without its ``__init__``
-so that MLflow's real client module (``mlflow.server.auth.client``) and entities load unchanged.
+``mlflow.server.auth`` imports Flask-WTF (MLflow's ``auth`` extra), a dev dependency of modelyard.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,16 +18,6 @@ from modelyard.settings import load_settings
 ADMIN, ADMIN_PASSWORD = "admin", "compat-admin-pw"
 
 pytestmark = pytest.mark.slow
-
-
-def _enter_mlflow_auth_package() -> None:
-    if importlib.util.find_spec("flask_wtf") is not None or "mlflow.server.auth" in sys.modules:
-        return
-    import mlflow.server
-
-    package = types.ModuleType("mlflow.server.auth")
-    package.__path__ = [str(Path(mlflow.server.__file__).parent / "auth")]
-    sys.modules["mlflow.server.auth"] = package
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +65,6 @@ def as_user(server, monkeypatch):
     client) acting as that user."""
     import mlflow.server
 
-    _enter_mlflow_auth_package()
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     client = mlflow.server.get_app_client("basic-auth", tracking_uri=server)
