@@ -121,8 +121,17 @@ def grant_model(ctx: Ctx, result: Json) -> Json:
 
 
 def renamed_model(ctx: Ctx, result: Json) -> Json:
-    """Grants are kept by name: the one who renamed (MANAGE on the old name) manages the new one."""
-    _grant(ctx, MODEL, str(result["registered_model"]["name"]))
+    """Grants are kept by name, so they move to the new name: everyone who could reach the model
+    still can (the one who renamed it had MANAGE on the old name, and keeps it)."""
+    old, new = str(ctx.values.get("name") or ""), str(result["registered_model"]["name"])
+    if old:
+        ctx.auth.rename_resource(MODEL, old, new)
+    return result
+
+
+def deleted_model(ctx: Ctx, result: Json) -> Json:
+    """A deleted model's name is free again: its grants go with it."""
+    ctx.auth.forget_resource(MODEL, str(ctx.values.get("name") or ""))
     return result
 
 
@@ -195,7 +204,7 @@ RPC_RULES: dict[tuple[str, str], Rule] = {
     ("registered-models/create", "POST"): authenticated(after=grant_model),
     ("registered-models/rename", "POST"): need(t.model(MANAGE), after=renamed_model),
     ("registered-models/update", "PATCH"): need(t.model(EDIT)),
-    ("registered-models/delete", "DELETE"): need(t.model(MANAGE)),
+    ("registered-models/delete", "DELETE"): need(t.model(MANAGE), after=deleted_model),
     ("registered-models/get", "GET"): need(t.model(READ)),
     ("registered-models/search", "GET"): authenticated(
         after=readable_items("registered_models", MODEL, lambda m: m["name"])
