@@ -54,6 +54,9 @@ _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _RESERVED_ALIAS_RE = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 _STAGES = {s.value.lower(): s.value for s in Stage}
 
+#: The largest id a BIGINT column holds: a larger one names nothing.
+_MAX_ID = 2**63 - 1
+
 
 class RegistryStore(Protocol):
     """What the registry service needs from its store (:class:`~modelyard.store.sql.registry.
@@ -548,7 +551,7 @@ class RegistryService:
         """A request by id, or the pending one for (name, version, stage)."""
         if request_id not in (None, ""):
             text = str(request_id)
-            if not text.isdigit():
+            if not text.isdigit() or int(text) > _MAX_ID:  # no database id is larger
                 raise InvalidInput(f"Invalid value {request_id!r} for parameter 'id' supplied.")
             found: TransitionRequest = self.store.get_transition_request(int(text))
             return found
@@ -657,7 +660,7 @@ class RegistryService:
 
     def _comment_id(self, comment_id: object) -> int:
         text = str(comment_id) if isinstance(comment_id, (str, int)) else ""
-        if not text.isdigit():
+        if not text.isdigit() or int(text) > _MAX_ID:  # no database id is larger
             raise InvalidInput(f"Invalid value {comment_id!r} for parameter 'id' supplied.")
         return int(text)
 

@@ -13,6 +13,7 @@ listed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat as stat_mode
@@ -320,8 +321,15 @@ def _os_errors(rel: str, action: str) -> Iterator[None]:
     except ModelyardError:
         raise
     except OSError as e:
+        shown = rel if len(rel) <= 200 else rel[:200] + "..."
+        if e.errno in (errno.ENAMETOOLONG, errno.EILSEQ):  # the request's fault: 400, not 500
+            raise InvalidInput(
+                f"Invalid path '{shown}': the file system cannot hold that name.", path=rel
+            ) from None
         reason = e.strerror or type(e).__name__
-        raise ModelyardError(f"Could not {action} artifact '{rel}': {reason}.", path=rel) from None
+        raise ModelyardError(
+            f"Could not {action} artifact '{shown}': {reason}.", path=rel
+        ) from None
 
 
 __all__ = ["LocalArtifactStore", "byte_range", "local_root"]

@@ -76,12 +76,17 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 def _exp_int(experiment_id: str) -> int:
+    """The id as the integer the table holds; one no BIGINT column can hold does not exist."""
     try:
-        return int(experiment_id)
+        value = int(experiment_id)
     except (TypeError, ValueError):
-        raise NotFound(
-            f"No Experiment with id={experiment_id} exists", experiment_id=experiment_id
-        ) from None
+        value = -1
+    if not 0 <= value <= _INT64_MAX:
+        raise NotFound(f"No Experiment with id={experiment_id} exists", experiment_id=experiment_id)
+    return value
+
+
+_INT64_MAX = 2**63 - 1
 
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:")
