@@ -45,7 +45,14 @@ def settings_for(tmp_path, **overrides: Any):
 
 @contextlib.contextmanager
 def app_client(tmp_path, **overrides: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(settings_for(tmp_path, **overrides))) as client:
+    with app_client_for(create_app(settings_for(tmp_path, **overrides))) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def app_client_for(app: Any) -> Iterator[TestClient]:
+    """The in-process client of ``app``, its lifespan run; server errors answer 500, not raise."""
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 
