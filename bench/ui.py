@@ -186,6 +186,7 @@ def measure(browser: Any, target: str, selector: str, repeat: int) -> dict[str, 
         finally:
             context.close()
     out: dict[str, Any] = {"samples_s": [round(t, 3) for t in times]}
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     if times:
         out["median_s"] = round(statistics.median(times), 3)
     if marks:
