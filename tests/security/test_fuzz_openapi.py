@@ -13,6 +13,7 @@ it found the 500s whose regression tests are in ``test_fuzz_regressions.py``.
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 from types import SimpleNamespace
@@ -107,7 +108,8 @@ NASTY_STRINGS = [
 ]  # fmt: skip
 NASTY_INTS = [0, -1, 1, 2**31, 2**63 - 1, -(2**63), 10**6]
 NASTY_NUMBERS = [0.0, -1.5, 1e308, "NaN", "Infinity", 3]
-REQUESTS_PER_OPERATION = int(os.environ.get("MODELYARD_FUZZ_REQUESTS", "30"))
+REQUESTS_PER_OPERATION = int(os.environ.get("MODELYARD_FUZZ_REQUESTS", "20"))
+ADMIN_PASSWORD = "fuzz-admin-password-0123"
 
 
 def _nasty(schema: dict, components: dict, rng: random.Random, known: dict) -> object:
@@ -137,14 +139,20 @@ def _nasty(schema: dict, components: dict, rng: random.Random, known: dict) -> o
 
 
 @pytest.mark.slow
-def test_nasty_values_on_every_operation(tmp_path):
+@pytest.mark.parametrize("auth", [False, True], ids=["open", "auth-admin"])
+def test_nasty_values_on_every_operation(tmp_path, auth):
     """A dictionary fuzz beside schemathesis: the values that broke servers before, in every field of
-    every operation, against a server holding a run, a model version and a logged model."""
-    app = create_app(settings_for(tmp_path))
+    every operation, against a server holding a run, a model version and a logged model; with
+    ``--auth`` too, as the admin (who passes every rule, so the handlers behind it are reached)."""
+    extra = {"auth": True, "auth_admin_password": ADMIN_PASSWORD} if auth else {}
+    app = create_app(settings_for(tmp_path, **extra))
     app.state.fuzz_tmp = str(tmp_path)
     rng = random.Random(9)
     found: list[str] = []
     with app_client_for(app) as client:
+        if auth:
+            token = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+            client.headers["Authorization"] = f"Basic {token}"
         run = client.post(f"{API}/runs/create", json={"experiment_id": "0"}).json()
         run_id = run["run"]["info"]["run_id"]
         client.post(f"{API}/registered-models/create", json={"name": "m"})

@@ -67,3 +67,20 @@ def test_artifact_names_the_file_system_cannot_hold_are_400(tmp_path, name):
             assert len(response.text) < 1000  # the name is not echoed whole
     destination = tmp_path / "mlartifacts"
     assert [p for p in destination.rglob("*") if p.is_file()] == []  # nothing half-written
+
+
+@pytest.mark.parametrize("days", [1e308, "Infinity", "NaN", 36501, 0, -1])
+def test_token_lifetimes_that_fit_no_expiry_are_400(tmp_path, days):
+    """``access-tokens/create`` with ``expires_in_days: 1e308`` overflowed the BIGINT expiry (500)."""
+    import base64
+
+    password = "regression-admin-password"
+    with app_client(tmp_path, auth=True, auth_admin_password=password) as client:
+        basic = base64.b64encode(f"admin:{password}".encode()).decode()
+        response = client.post(
+            f"{API}/access-tokens/create",
+            json={"name": "ci", "expires_in_days": days},
+            headers={"Authorization": f"Basic {basic}"},
+        )
+        assert response.status_code == 400, response.text
+        assert "expires_in_days" in response.json()["message"]

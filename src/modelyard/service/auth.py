@@ -62,6 +62,9 @@ _RESOURCE_TYPES = {
     "registered_models": ResourceType.REGISTERED_MODEL,
 }
 
+#: The longest a token may live when the server sets no limit: a century.
+_MAX_TOKEN_DAYS = 36500
+
 
 def parse_resource_type(value: str) -> ResourceType:
     try:
@@ -442,8 +445,11 @@ class AuthService:
         self._require_self_or_admin(caller, owner)
         check_name(name, "name")
         max_days = self.token_max_age_days
-        if expires_in_days is not None and not expires_in_days > 0:
-            raise InvalidInput("expires_in_days must be a positive number of days.")
+        if expires_in_days is not None and not 0 < expires_in_days <= _MAX_TOKEN_DAYS:
+            # NaN, infinity and 1e308 days do not fit the BIGINT expiry (the fuzz found a 500)
+            raise InvalidInput(
+                f"expires_in_days must be a positive number of days, at most {_MAX_TOKEN_DAYS}."
+            )
         if max_days:
             if expires_in_days is not None and expires_in_days > max_days:
                 raise InvalidInput(f"Tokens may live at most {max_days:g} days on this server.")
