@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 import modelyard.pyfunc
 import modelyard.sklearn
 from modelyard.errors import InvalidInput, NotFound, PermissionDenied
+from modelyard.models.flavors.sklearn import SklearnPredictor
 
 
 class Doubler(TransformerMixin, BaseEstimator):
@@ -120,3 +121,55 @@ def test_predict_fn_is_honoured(tmp_path: Path, frame, estimator) -> None:
     out = modelyard.pyfunc.load_model(tmp_path / "m").predict(frame)
     np.testing.assert_allclose(out, estimator.predict_proba(frame))
     assert isinstance(frame, pd.DataFrame)
+
+
+def _numeric_frame(rows: int = 60) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.random((rows, 4)), columns=["a", "b", "c", "d"])
+    frame["n"] = rng.integers(0, 5, rows)  # an int column beside the floats
+    return frame, (frame["a"] + frame["n"] / 5 > 0.9).astype(int)
+
+
+def test_array_estimators_are_given_the_frames_values_with_the_same_answers(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = _numeric_frame()
+    for estimator in (LogisticRegression(), RandomForestClassifier(n_estimators=5, random_state=0)):
+        estimator.fit(frame, target)
+        path = tmp_path / type(estimator).__name__
+        modelyard.sklearn.save_model(estimator, path)
+        for predict_fn in ("predict", "predict_proba"):
+            trusted = ["sklearn.tree._tree.Tree"]  # the forest's trees
+            model = SklearnPredictor(
+                modelyard.sklearn.load_model(path, skops_trusted_types=trusted), predict_fn
+            )
+            assert model._plain_values(frame) is not None  # the fast path is the one taken
+            got = model.predict(frame.head(7))  # no "feature names" warning (warnings are errors)
+            assert np.array_equal(got, getattr(estimator, predict_fn)(frame.head(7)))
+
+
+def test_frames_that_are_not_the_fitted_features_go_to_the_estimator_as_they_are(
+    tmp_path: Path,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = _numeric_frame()
+    estimator = LogisticRegression().fit(frame, target)
+    modelyard.sklearn.save_model(estimator, tmp_path / "lr")
+    model = SklearnPredictor(modelyard.sklearn.load_model(tmp_path / "lr"))
+    reordered = frame[["b", "a", "c", "d", "n"]]
+    assert model._plain_values(reordered) is None
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(reordered)  # scikit-learn's own refusal, as without the fast path
+    texts = frame.astype({"n": "string"})
+    assert model._plain_values(texts) is None
+    nullable = frame.astype({"a": "Float64"})
+    assert model._plain_values(nullable) is None
+    assert np.array_equal(model.predict(nullable), estimator.predict(frame))
+
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, target)
+    modelyard.sklearn.save_model(pipeline, tmp_path / "pipe")
+    piped = SklearnPredictor(modelyard.sklearn.load_model(tmp_path / "pipe"))
+    assert piped._plain_values(frame) is None  # a pipeline may select columns by name
+    assert np.array_equal(piped.predict(frame), pipeline.predict(frame))
