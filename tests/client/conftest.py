@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import socket
 import threading
 import time
 import warnings
@@ -23,9 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+import live_app
 import modelyard
+from live_app import free_port
 from modelyard.client.tracking import ModelyardClient
 from modelyard.server.app import create_app
 from modelyard.settings import Settings, load_settings
@@ -139,36 +139,17 @@ def fluent(sqlite_uri, tmp_path, monkeypatch) -> Iterator[Any]:
 
 
 # ---------------------------------------------------------------------------------------- real servers
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """The app under a real uvicorn on 127.0.0.1 (a free port unless given); yields its URL."""
-    port = port if port is not None else free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-client-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture
 def live_server(tmp_path) -> Iterator[str]:
     with serve_in_thread(create_app(server_settings(tmp_path))) as url:
         yield url
+
+
+def serve_in_thread(app: Any, port: int | None = None) -> Any:
+    """The app under a real uvicorn on 127.0.0.1 (a free port unless given); yields its URL."""
+    return live_app.serve_in_thread(app, port=port, lifespan="on", name="uvicorn-client-test")
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ import contextlib
 import http.client
 import socket
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
+import live_app
 from modelyard.server.app import create_app
 from modelyard.settings import load_settings
 
@@ -23,12 +21,6 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 API = "/api/2.0/mlflow"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings_for(tmp_path, **overrides: Any):
@@ -91,26 +83,8 @@ class Live:
 @contextlib.contextmanager
 def serve(app: object) -> Iterator[Live]:
     """A real uvicorn serving ``app`` on a free 127.0.0.1 port, in a thread."""
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host="127.0.0.1",
-        port=free_port(),
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-security", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield Live("127.0.0.1", config.port)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with live_app.serve_in_thread(app, lifespan="on", name="uvicorn-security") as url:
+        yield Live("127.0.0.1", int(url.rsplit(":", 1)[1]))
 
 
 @dataclass

@@ -9,8 +9,9 @@ import time
 
 import httpx
 import pytest
-from security_helpers import API, app_client, free_port, serve, settings_for
+from security_helpers import API, app_client, serve, settings_for
 
+from live_app import free_port
 from modelyard.server.app import create_app
 from modelyard.server.security import HostPolicy
 

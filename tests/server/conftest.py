@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -16,8 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+import live_app
+from live_app import free_port
 from modelyard.server.app import create_app
 from modelyard.settings import load_settings
 
@@ -27,12 +26,6 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class LiveServer:
     url: str
@@ -40,22 +33,8 @@ class LiveServer:
 
 @contextlib.contextmanager
 def serve_in_thread(app: object) -> Iterator[LiveServer]:
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on"
-    )  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{config.port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with live_app.serve_in_thread(app, lifespan="on") as url:
+        yield LiveServer(url)
 
 
 def wait_healthy(

@@ -8,9 +8,6 @@ the ``browser`` fixture is the UI suite's.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from live_app import serve_in_thread
 from modelyard.entities.auth import Permission, ResourceType
 from modelyard.server.app import create_app
 from modelyard.service.auth import OPERATOR
@@ -36,30 +33,6 @@ class LoginServer:
     app: Any
     readable: str  # experiment alice may read
     hidden: str  # experiment alice has no grant on
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-login-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +56,7 @@ def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginServ
     auth.set_permission(
         OPERATOR, ResourceType.EXPERIMENT, readable, Permission.READ, username="alice"
     )
-    with _serve(app) as url:
+    with serve_in_thread(app) as url:
         yield LoginServer(url, app, readable, hidden)
 
 

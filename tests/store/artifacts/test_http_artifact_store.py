@@ -9,8 +9,6 @@ real modelyard server.
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +16,9 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-import uvicorn
 
+from live_app import free_port
+from live_app import serve_in_thread as serve
 from modelyard.errors import (
     InvalidInput,
     ModelyardError,
@@ -36,13 +35,6 @@ from modelyard.store.artifacts import (
     open_artifact_store,
 )
 from modelyard.store.artifacts.http import parse_http_artifact_uri
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 MIB = 1 << 20
 
@@ -127,23 +119,6 @@ def scripted_server(script: Script) -> Iterator[str]:
     app = Starlette(routes=[Route("/{rest:path}", answer, methods=methods)])
     with serve(app) as url:
         yield f"{url}/api/2.0/mlflow-artifacts/artifacts/p"
-
-
-@contextmanager
-def serve(app) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def store_for(uri: str, **kw) -> HttpArtifactStore:
