@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from live_app import free_port, serve_in_thread  # noqa: F401 - the auth suites import them from here
 from modelyard.entities.auth import Permission, ResourceType
 from modelyard.service.auth import OPERATOR
 from modelyard.settings import load_settings
