@@ -357,3 +357,25 @@ def test_large_in_list_and_many_clauses(search_db):
     assert names(search_db.runs(f"NOT ({nested})")) == names(
         search_db.runs("NOT (params.model = 'rnn')")
     )
+
+
+def test_and_probes_run_cheapest_first_with_the_same_answer(search_db):
+    """Column comparisons, then param/tag equalities, then metric ranges: SQLite stops at the first
+    false conjunct and never reorders correlated subqueries, so the order is the plan."""
+    written = "metrics.acc > 0.5 AND params.model = 'cnn' AND attributes.status = 'FINISHED'"
+    where = str(runs_query(["1"], written, ["active"], []).compile()).split("WHERE", 1)[1]
+    status, params, metrics = (
+        where.find(s) for s in ("runs.status", "FROM params", "latest_metrics")
+    )
+    assert 0 < status < params < metrics
+    reversed_order = "attributes.status = 'FINISHED' AND params.model = 'cnn' AND metrics.acc > 0.5"
+    assert found(search_db, written) == found(search_db, reversed_order) != set()
+    assert found(search_db, written) == {
+        r.run_id
+        for r in RUNS
+        if r.experiment_id == 1
+        and r.lifecycle_stage == "active"
+        and r.status == "FINISHED"
+        and r.params.get("model") == "cnn"
+        and r.metrics.get("acc", float("nan")) > 0.5
+    }
