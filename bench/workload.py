@@ -35,7 +35,7 @@ class Sizes:
     search_runs: int = 10_000  # a tenth match the filter; a tenth come back when ordered
     populate_threads: int = 8
     history_steps: int = 100_000
-    repeats: int = 3
+    repeats: int = 5  # searches and the history fetch: the median of this many calls
     fluent_calls: int = 10_000
     mlflow_sync_calls: int = (
         500  # MLflow's synchronous client is measured on this many, then scaled
