@@ -292,3 +292,47 @@ def test_a_crash_loop_backs_off_instead_of_spinning(tmp_path):
     assert "starting a new one in 1.0 s" in out
     started = out.count("Started worker")
     assert 2 < started < 20, out
+
+
+_FROZEN_AFTER_STARTUP = textwrap.dedent(
+    """
+    import asyncio, gc, socket
+    from modelyard.server import workers
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+
+    sock = workers.bind_socket("127.0.0.1", 0)
+    before = gc.get_freeze_count()
+    server = workers._WorkerServer(workers._uvicorn_config(app, "warning"), None, None)
+
+    async def main():
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            await asyncio.sleep(0.01)
+        print(before, gc.get_freeze_count(), server.started)
+        server.should_exit = True
+        await serving
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_started_worker_hides_its_long_lived_heap_from_the_collector(tmp_path):
+    """Everything alive once the app has started (the app, routes, engine, imported modules) is
+    frozen, so the collections a big answer triggers do not traverse it."""
+    out = subprocess.run(
+        [sys.executable, "-c", _FROZEN_AFTER_STARTUP],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    before, after, started = out.stdout.split()
+    assert (int(before), started) == (0, "True")
+    assert int(after) > 10_000  # the interpreter, uvicorn and modelyard's modules at least

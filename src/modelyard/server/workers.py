@@ -135,6 +135,11 @@ class _WorkerServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
+        # The app, its routes, engine and caches live as long as the process: out of the collector's
+        # sight, a request that allocates many objects (a 1,000-run search answer) pays for
+        # collecting its own garbage only, not for traversing the whole heap (13 -> 3 ms a search).
+        # No gc.collect() first: it would cost start-up time for the little garbage it would free.
+        gc.freeze()
         if self.started and self._ready is not None:
             self._ready()
 
