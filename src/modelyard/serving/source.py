@@ -16,12 +16,9 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
-import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+?)(?:@(?P<alias>[^/]+)|/(?P<selector>[^/]+))$")
@@ -120,8 +117,6 @@ class ModelSource:
             local = self._download(f"models:/{self.registered_name}/{version}")
         else:
             local, version = self.resolve()
-        if (Path(local) / "model.skops").is_file():
-            import_skops_quickly()
         model = load_model(local, allow_pickle=self.allow_pickle)
         root = self._roots.pop(str(local), None)
         return LoadedModel(
@@ -163,79 +158,4 @@ class ModelSource:
         return ModelyardClient(self.tracking_uri)
 
 
-def import_skops_quickly() -> None:
-    """Import ``skops.io`` for a model server without paying for its scan of scikit-learn twice.
-
-    On import, skops lists every scikit-learn estimator (``sklearn.utils.all_estimators``, which
-    imports all of scikit-learn, and with it torch when torch is installed, though no estimator
-    lives in ``sklearn.externals.array_api_compat.torch``) only to learn their names, the types it
-    trusts. That is over two seconds of CPU before a scikit-learn model can serve. So:
-
-    * the names found are kept in a small JSON file of the user's cache directory, keyed by the
-      scikit-learn and skops versions; the next server hands skops the same names at once;
-    * while the scan runs, that torch package is a placeholder with no subpackages (removed right
-      after, so anything that needs it later imports the real one).
-
-    Any problem with the cache (unwritable, corrupt) only means the scan runs as usual.
-    """
-    if "skops.io" in sys.modules:
-        return
-    try:
-        import sklearn
-        import sklearn.utils
-        import skops
-    except ImportError:
-        return  # the flavor says how to install it
-    key = f"{sklearn.__version__}-{getattr(skops, '__version__', '0')}"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
-    cache = cache / "modelyard" / f"skops-estimators-{key}.json"
-    original = sklearn.utils.all_estimators
-    names = _read_names(cache)
-    found: list[tuple[str, str]] = []
-    if names is not None:
-        fakes = [(n, type(n, (), {"__module__": m})) for m, n in names]
-
-        def all_estimators(*args: Any, **kwargs: Any) -> Any:
-            return list(fakes) if not args and not kwargs else original(*args, **kwargs)
-    else:
-
-        def all_estimators(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            if not args and not kwargs:
-                found[:] = [(c.__module__, c.__name__) for _, c in result]
-            return result
-
-    placeholder = "sklearn.externals.array_api_compat.torch"
-    stub = placeholder not in sys.modules and "torch" not in sys.modules
-    if stub:
-        sys.modules[placeholder] = types.ModuleType(placeholder)
-    sklearn.utils.all_estimators = all_estimators
-    try:
-        import skops.io
-    finally:
-        sklearn.utils.all_estimators = original
-        if stub and not hasattr(sys.modules.get(placeholder), "__file__"):
-            sys.modules.pop(placeholder, None)
-    if found:
-        _write_names(cache, found)
-
-
-def _read_names(path: Path) -> list[tuple[str, str]] | None:
-    try:
-        data = json.loads(path.read_text())
-        return [(str(m), str(n)) for m, n in data] or None
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def _write_names(path: Path, names: list[tuple[str, str]]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(names))
-        os.replace(partial, path)
-    except OSError:
-        pass
-
-
-__all__ = ["LoadedModel", "ModelSource", "import_skops_quickly"]
+__all__ = ["LoadedModel", "ModelSource"]

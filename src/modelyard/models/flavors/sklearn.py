@@ -27,6 +27,7 @@ from modelyard.errors import InvalidInput, NotFound, PermissionDenied
 from modelyard.models import environment
 from modelyard.models.environment import ENV_CONF
 from modelyard.models.examples import split_example
+from modelyard.models.flavors.skops_import import import_skops_io
 from modelyard.models.manifest import PYFUNC, Model
 from modelyard.models.safety import (
     ALLOW_PICKLE_ENV,
@@ -145,7 +146,7 @@ class SklearnFlavor:
         packages = ["scikit-learn"]
         trusted: list[str] | None = list(skops_trusted_types) if skops_trusted_types else None
         if serialization_format == "skops":
-            skops_io = optional_import("skops.io", "Saving in the skops format")
+            skops_io = import_skops_io("Saving in the skops format")
             skops_io.dump(model, model_dir / file)
             untrusted = skops_io.get_untrusted_types(file=model_dir / file)
             if untrusted:
@@ -222,7 +223,7 @@ class SklearnFlavor:
             )
         _sklearn()
         if fmt == "skops":
-            skops_io = optional_import("skops.io", "Loading a skops model")
+            skops_io = import_skops_io("Loading a skops model")
             untrusted = set(skops_io.get_untrusted_types(file=file))
             trusted = set(skops_trusted_types or [])
             if pickle_allowed(allow_pickle):
