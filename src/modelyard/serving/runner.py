@@ -10,6 +10,12 @@ is a start failure and the parent gives up instead of restarting workers that ca
 * Several workers: the parent loads the model once (a bad model fails the command before any
   fork), then forks the workers, which start with the model already in memory (shared
   copy-on-write) and serve within milliseconds.
+
+Start-up is mostly imports (pandas, scikit-learn, ...), which allocate much and free little, so
+the command turns the garbage collector off while it starts (``resume_gc=True`` here). It is
+turned back on once the model serves (or failed), after :func:`gc.freeze` has moved everything
+loaded so far out of its reach: the collector then never walks the libraries and the model again,
+which also keeps them shared with forked workers. That saves about 0.15 s of a 1.2 s start.
 """
 
 from __future__ import annotations
@@ -49,13 +55,20 @@ def serve(
     model: LoadedModel | None = None,
     log_level: str = "info",
     graceful_timeout_s: float = 10.0,
+    resume_gc: bool = False,
     **app_options: Any,
 ) -> int:
-    """Serve ``source`` over ``sock``; returns the exit status (0 after a requested stop)."""
+    """Serve ``source`` over ``sock``; returns the exit status (0 after a requested stop).
+
+    ``resume_gc``: the caller turned the garbage collector off for the start-up; turn it back on
+    (after :func:`gc.freeze`) once the model serves.
+    """
     from modelyard.server import workers as pre_fork
 
     if workers <= 1:
-        return _serve_once(source, sock, model, log_level, graceful_timeout_s, app_options)
+        return _serve_once(
+            source, sock, model, log_level, graceful_timeout_s, resume_gc, app_options
+        )
 
     def target(ready: Any) -> None:
         failed: list[str] = []
@@ -80,6 +93,8 @@ def serve(
         target, workers, stop_timeout_s=graceful_timeout_s + pre_fork.KILL_GRACE_S
     )
     gc.freeze()  # the loaded model and libraries stay shared with the workers
+    if resume_gc:
+        gc.enable()  # in the parent, and so in every worker forked from it
     try:
         return supervisor.run()
     finally:
@@ -92,6 +107,7 @@ def _serve_once(
     model: LoadedModel | None,
     log_level: str,
     graceful_timeout_s: float,
+    resume_gc: bool,
     app_options: dict[str, Any],
 ) -> int:
     from modelyard.server import workers as pre_fork
@@ -99,12 +115,20 @@ def _serve_once(
     failed: list[str] = []
     server: list[Any] = []
 
+    def on_ready() -> None:
+        if resume_gc:
+            _resume_gc()
+
     def on_fatal(message: str) -> None:
         failed.append(message)
+        if resume_gc:
+            _resume_gc()
         if server:
             server[0].should_exit = True
 
-    app = create_scoring_app(source, model=model, on_fatal=on_fatal, **app_options)
+    app = create_scoring_app(
+        source, model=model, on_ready=on_ready, on_fatal=on_fatal, **app_options
+    )
     config = uvicorn_config(app, log_level, graceful_timeout_s)
     instance = pre_fork._WorkerServer(config, None, parent_pid=None)
     server.append(instance)
@@ -113,6 +137,12 @@ def _serve_once(
     finally:
         sock.close()
     return 1 if failed or not instance.started else 0
+
+
+def _resume_gc() -> None:
+    """The collector back on, with what start-up loaded frozen out of its reach."""
+    gc.freeze()
+    gc.enable()
 
 
 __all__ = ["serve", "uvicorn_config"]
