@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 
 from modelyard.entities.auth import Permission, ResourceType
 from modelyard.server.auth.guard import Guard, current_principal
-from modelyard.server.auth.policy import route_rule, rpc_rule
+from modelyard.server.auth.policy import fill_page, route_rule, rpc_rule
 from modelyard.server.auth.targets import Ctx
 
 T = TypeVar("T")
@@ -112,11 +112,37 @@ def readable(
     return [i for i in kept if ctx.allows(resource_type, str(id_of(i)), Permission.READ)]
 
 
+def readable_page(
+    request: Request,
+    resource_type: ResourceType,
+    page: Any,
+    size: int,
+    fetch: Callable[[str, int], Any],
+    id_of: Callable[[T], str],
+) -> tuple[list[T], str | None]:
+    """A page of a search (a ``PagedList``, ``size`` long at most) cut to what the request's
+    principal may READ and refilled from the following pages (``fetch(token, max_results)`` gives
+    the next ``PagedList``): see :func:`modelyard.server.auth.policy.fill_page`."""
+
+    def more(token: str, max_results: int) -> tuple[list[T], str | None]:
+        found = fetch(token, max_results)
+        return list(found.items), found.next_page_token
+
+    return fill_page(
+        list(page.items),
+        page.next_page_token,
+        size,
+        more,
+        lambda items: readable(request, resource_type, items, id_of),
+    )
+
+
 __all__ = [
     "Guard",
     "current_principal",
     "enable_auth",
     "install_auth",
     "readable",
+    "readable_page",
     "unmapped_routes",
 ]

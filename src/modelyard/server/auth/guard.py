@@ -189,6 +189,8 @@ class Guard:
                 if answer is not None:
                     return answer
             result = handler(service, ctx.values)
+            if rule.page is not None and not principal.is_admin:
+                return rule.page(ctx, result, lambda values: handler(service, values))
             return rule.after(ctx, result) if rule.after is not None else result
 
         return call

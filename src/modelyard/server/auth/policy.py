@@ -45,7 +45,9 @@ class Rule:
 
     ``prepare`` may change the RPC request in ``ctx.values`` before the handler runs (narrow a
     search to readable experiments) and return an answer to send instead (nothing readable);
-    ``after`` may change the RPC's answer (filter a search, grant a creator MANAGE); ``created`` is
+    ``after`` may change the RPC's answer (filter a search, grant a creator MANAGE); ``page`` is the
+    same for a paged search, and may fetch further pages (``page(ctx, answer, fetch)``, ``fetch`` runs
+    the handler on other request values) to fill the one it answers; ``created`` is
     called with the ``Location`` of a UI form post's redirect; ``form`` makes the guard read a UI
     form body before resolving (the handler reads it again).
     """
@@ -54,6 +56,7 @@ class Rule:
     targets: Resolver | None = None
     prepare: Callable[[Ctx], Json | None] | None = None
     after: Callable[[Ctx, Json], Json] | None = None
+    page: Callable[[Ctx, Json, Callable[[Json], Json]], Json] | None = None
     created: Callable[[Ctx, str], None] | None = None
     form: bool = False
 
@@ -88,22 +91,74 @@ def only_readable(name: str) -> Callable[[Ctx], Json | None]:
     return prepare
 
 
-def readable_items(key: str, resource_type: ResourceType, id_of: Callable[[Json], str]) -> Any:
-    """Drop the items of a search answer's ``key`` list that the caller may not READ."""
+#: Most pages a filtered search reads to fill one answer; past it the answer is short, and its
+#: ``next_page_token`` still continues exactly where it stopped.
+MAX_PAGES_PER_ANSWER = 10
+#: The following pages are read at least this long (a page of 1 is not refilled one item a query).
+MIN_REFILL_PAGE = 100
 
-    def after(ctx: Ctx, result: Json) -> Json:
-        items = result.get(key)
-        if not items:
-            return result
+
+def fill_page(
+    items: list[Any],
+    token: str | None,
+    size: int,
+    fetch: Callable[[str, int], tuple[list[Any], str | None]],
+    keep: Callable[[list[Any]], list[Any]],
+) -> tuple[list[Any], str | None]:
+    """One page of a search the caller may see only part of: what ``keep`` keeps of ``items``
+    (the first page, ``size`` long at most), refilled from the following pages.
+
+    Without the refill a user who may read few of many items would get short or even empty pages
+    with a next token, and clients that stop at the first short page would miss the rest. Further
+    pages (``fetch(token, max_results)``, at least :data:`MIN_REFILL_PAGE` long) are read until
+    ``size`` items are kept or the search ends, :data:`MAX_PAGES_PER_ANSWER` pages at most (the
+    first included). When a page holds more than the answer still needs,
+    it is read once more up to its last needed item, so the token returned resumes right after it:
+    the token stays the store's own, and no item is skipped or repeated across pages.
+    """
+    kept = keep(items)
+    pages = 1
+    while token and len(kept) < size and pages < MAX_PAGES_PER_ANSWER:
+        fetched, next_token = fetch(token, max(size, MIN_REFILL_PAGE))
+        pages += 1
+        more = keep(fetched)
+        need = size - len(kept)
+        if len(more) > need:  # read this page again, only up to the last item the answer takes
+            last = next(n for n, item in enumerate(fetched) if item is more[need - 1])
+            fetched, next_token = fetch(token, last + 1)
+            more = keep(fetched)[:need]
+        kept += more
+        token = next_token
+    return kept, token
+
+
+def readable_page(key: str, resource_type: ResourceType, id_of: Callable[[Json], str]) -> Any:
+    """A search RPC's answer with only the ``key`` items the caller may READ, as :func:`fill_page`
+    makes it (the handler is run again for the following pages)."""
+
+    def keep(ctx: Ctx, items: list[Json]) -> list[Json]:
         ctx.prefetch(resource_type, [str(id_of(i)) for i in items])
-        kept = [i for i in items if ctx.allows(resource_type, str(id_of(i)), READ)]
-        if kept:
-            result[key] = kept
-        else:
-            result.pop(key)
-        return result
+        return [i for i in items if ctx.allows(resource_type, str(id_of(i)), READ)]
 
-    return after
+    def page(ctx: Ctx, result: Json, handler: Callable[[Json], Json]) -> Json:
+        def fetch(token: str, size: int) -> tuple[list[Json], str | None]:
+            answer = handler({**ctx.values, "page_token": token, "max_results": size})
+            return answer.get(key) or [], answer.get("next_page_token")
+
+        size = ctx.values.get("max_results")
+        items, token = result.get(key) or [], result.get("next_page_token")
+        if isinstance(size, int) and size > 0:
+            kept, token = fill_page(items, token, size, fetch, lambda i: keep(ctx, i))
+        else:
+            kept = keep(ctx, items)
+        answer = {k: v for k, v in result.items() if k not in (key, "next_page_token")}
+        if kept:
+            answer[key] = kept
+        if token:
+            answer["next_page_token"] = token
+        return answer
+
+    return page
 
 
 def _grant(ctx: Ctx, resource_type: ResourceType, resource_id: str) -> None:
@@ -158,7 +213,7 @@ def created_model(ctx: Ctx, location: str) -> None:
 # ------------------------------------------------------------------------------ the RPC table
 _LM = t.logged_model
 _SEARCH_EXPERIMENTS = authenticated(
-    after=readable_items("experiments", EXPERIMENT, lambda e: e["experiment_id"])
+    page=readable_page("experiments", EXPERIMENT, lambda e: e["experiment_id"])
 )
 RPC_RULES: dict[tuple[str, str], Rule] = {
     # experiments
@@ -207,7 +262,7 @@ RPC_RULES: dict[tuple[str, str], Rule] = {
     ("registered-models/delete", "DELETE"): need(t.model(MANAGE), after=deleted_model),
     ("registered-models/get", "GET"): need(t.model(READ)),
     ("registered-models/search", "GET"): authenticated(
-        after=readable_items("registered_models", MODEL, lambda m: m["name"])
+        page=readable_page("registered_models", MODEL, lambda m: m["name"])
     ),
     ("registered-models/get-latest-versions", "POST"): need(t.model(READ)),
     ("registered-models/get-latest-versions", "GET"): need(t.model(READ)),
@@ -225,7 +280,7 @@ RPC_RULES: dict[tuple[str, str], Rule] = {
     ("model-versions/delete", "DELETE"): need(t.model(MANAGE)),
     ("model-versions/get", "GET"): need(t.model(READ)),
     ("model-versions/search", "GET"): authenticated(
-        after=readable_items("model_versions", MODEL, lambda v: v["name"])
+        page=readable_page("model_versions", MODEL, lambda v: v["name"])
     ),
     ("model-versions/get-download-uri", "GET"): need(t.model(READ)),
     ("model-versions/set-tag", "POST"): need(t.model(EDIT)),

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import InvalidInput, ModelyardError
-from modelyard.server.auth import readable
+from modelyard.server.auth import readable_page
 from modelyard.server.auth.targets import MODEL
 from modelyard.server.deps import request_user
 from modelyard.server.ui.artifacts import mlmodel_summary
@@ -26,6 +26,7 @@ router = Routes()
 
 STAGES = ("None", "Staging", "Production", "Archived")
 #: errors a form shows on its page instead of an error page
+MODELS_PER_PAGE = 50
 SHOWN = ("INVALID_PARAMETER_VALUE", "INVALID_STATE", "RESOURCE_ALREADY_EXISTS", "PERMISSION_DENIED")
 
 
@@ -61,9 +62,14 @@ def models_page(request: Request) -> Response:
     models: list[Any] = []
     next_token, error = None, None
     try:
-        page = svc.search_registered_models(text or None, 50, [order] if order else [], token)
-        models, next_token = list(page.items), page.next_page_token
-        models = readable(request, MODEL, models, lambda m: m.name)
+        orders = [order] if order else []
+
+        def fetch(page_token: str | None, max_results: int) -> Any:
+            return svc.search_registered_models(text or None, max_results, orders, page_token)
+
+        models, next_token = readable_page(
+            request, MODEL, fetch(token, MODELS_PER_PAGE), MODELS_PER_PAGE, fetch, lambda m: m.name
+        )
     except InvalidInput as exc:
         error = exc.message
     return render(

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from modelyard.entities import RunTag, ViewType
 from modelyard.errors import InvalidInput, ModelyardError
-from modelyard.server.auth import readable
+from modelyard.server.auth import readable_page
 from modelyard.server.auth.targets import EXPERIMENT
 from modelyard.server.responses import OrjsonResponse
 from modelyard.server.ui.artifacts import browse
@@ -91,11 +91,14 @@ def experiments_page(request: Request) -> Response:
     experiments: list[Any] = []
     next_token = None
     try:
-        page = svc.search_experiments(
-            view, _page_size(request), text or None, [order] if order else [], token
+        size, orders = _page_size(request), [order] if order else []
+
+        def fetch(page_token: str | None, max_results: int) -> Any:
+            return svc.search_experiments(view, max_results, text or None, orders, page_token)
+
+        experiments, next_token = readable_page(
+            request, EXPERIMENT, fetch(token, size), size, fetch, lambda e: e.experiment_id
         )
-        experiments, next_token = list(page.items), page.next_page_token
-        experiments = readable(request, EXPERIMENT, experiments, lambda e: e.experiment_id)
     except InvalidInput as exc:
         error = exc.message
     return render(
