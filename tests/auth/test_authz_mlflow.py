@@ -7,18 +7,15 @@ logging a run with an artifact, logging a model and registering it, loading it b
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
-from authz_world import free_port
 
+from live_app import clean_env, free_port, server_process
 from modelyard.entities.auth import Permission, ResourceType
 from modelyard.service.auth import OPERATOR, AuthService
 from modelyard.settings import load_settings
@@ -34,8 +31,7 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     root = tmp_path_factory.mktemp("cli-auth")
     uri = f"sqlite:///{root / 'auth.db'}"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
-    env.update(
+    env = clean_env(
         MODELYARD_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
         MODELYARD_AUTH_DEFAULT_PERMISSION="NO_PERMISSIONS",
     )
@@ -44,37 +40,17 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         "--backend-store-uri", uri, "--artifacts-destination", str(root / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning",
     ]  # fmt: skip
-    log_path = root / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=log, cwd=root)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"modelyard server exited: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).text == "OK":
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("modelyard server did not start within 90 s")
-                time.sleep(0.2)
-            from modelyard.store.sql import create_db_engine
-            from modelyard.store.sql.auth import SqlAuthStore
+    with server_process(argv, port, env, root, timeout_s=90) as url:
+        from modelyard.store.sql import create_db_engine
+        from modelyard.store.sql.auth import SqlAuthStore
 
-            engine = create_db_engine(uri)
-            settings = load_settings({}, auth=True, auth_default_permission="NO_PERMISSIONS")
-            auth = AuthService.from_settings(SqlAuthStore(engine), settings)
-            for user, password in USERS.items():
-                auth.create_user(OPERATOR, user, password)
-            yield {"url": url, "auth": auth, "root": root}
-            engine.dispose()
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-    assert "Traceback" not in log_path.read_text()
+        engine = create_db_engine(uri)
+        settings = load_settings({}, auth=True, auth_default_permission="NO_PERMISSIONS")
+        auth = AuthService.from_settings(SqlAuthStore(engine), settings)
+        for user, password in USERS.items():
+            auth.create_user(OPERATOR, user, password)
+        yield {"url": url, "auth": auth, "root": root}
+        engine.dispose()
 
 
 @pytest.fixture
