@@ -23,6 +23,7 @@ from modelyard.server.routes.artifacts import (
     artifacts_only_routes,
     tracking_artifact_routes,
 )
+from modelyard.server.routes.artifacts_fast import install_artifact_fast_path
 from modelyard.server.rpc import add_rpc_routes
 from modelyard.server.security import install_security
 from modelyard.service.artifacts import PROXY_SCHEME, ArtifactService
@@ -104,6 +105,7 @@ def create_app(
     if settings.artifacts_only:  # every tracking endpoint answers 503, as MLflow's does
         app.router.routes.extend(artifacts_only_routes())
         _enable_auth(app, settings, opened)
+        install_artifact_fast_path(app, settings)
         install_security(app, settings)
         return app
     for table in (*TRACKING_TABLES, *REGISTRY_TABLES, *AUTH_TABLES):
@@ -113,6 +115,7 @@ def create_app(
 
     install_ui(app)  # the web UI at /
     _enable_auth(app, settings, opened)  # after every route exists: each one gets its rule
+    install_artifact_fast_path(app, settings)  # small proxy files, before FastAPI's routing
     install_security(app, settings)  # last, so it is the outermost middleware: host check, CORS
     return app
 

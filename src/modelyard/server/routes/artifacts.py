@@ -10,6 +10,9 @@ absolute paths, backslashes, drive letters, ``#``, ``?`` or control characters) 
 * ``GET .../artifacts/<path>``: streamed back, with ``Range`` (206 and ``Content-Range``; 416 when
   unsatisfiable), ``ETag`` and ``If-None-Match`` (304); a folder is 400;
 * downloads carry ``Content-Disposition: attachment`` and ``X-Content-Type-Options: nosniff``.
+
+Small files of a local-disk destination (up to 64 KiB, without ``Range``) are answered before these
+routes by :mod:`modelyard.server.routes.artifacts_fast`, with the same answers.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from modelyard.server.responses import OrjsonResponse
 from modelyard.server.rpc import read_json_body
 from modelyard.service.artifacts import ArtifactService
 from modelyard.service.tracking import TrackingService
-from modelyard.store.artifacts import ArtifactStore, CompletedPart
+from modelyard.store.artifacts import ArtifactStore, CompletedPart, ObjectStat
 from modelyard.store.artifacts.paths import safe_relative_path
 
 PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
@@ -305,14 +308,7 @@ async def send_artifact(request: Request, store: ArtifactStore, path: str, shown
     if info.is_dir:
         raise InvalidInput(f"Artifact '{shown}' is a folder, not a file.", path=shown)
     name = posixpath.basename(shown)
-    headers = {
-        "ETag": info.etag,
-        "Last-Modified": formatdate(info.last_modified, usegmt=True),
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": _attachment(name),
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-cache",
-    }
+    headers = download_headers(info, name)
     if _matches(request.headers.get("if-none-match"), info.etag):
         return Response(status_code=304, headers=headers)
     media_type = _media_type(name)
@@ -337,6 +333,18 @@ async def send_artifact(request: Request, store: ArtifactStore, path: str, shown
         return Response(b"", status_code=status, headers=headers, media_type=media_type)
     chunks = await run_in_threadpool(store.read, path, start, end)
     return StreamingResponse(chunks, status_code=status, headers=headers, media_type=media_type)
+
+
+def download_headers(info: ObjectStat, name: str) -> dict[str, str]:
+    """The headers of every download of the file ``name`` (before its length and type)."""
+    return {
+        "ETag": info.etag,
+        "Last-Modified": formatdate(info.last_modified, usegmt=True),
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": _attachment(name),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-cache",
+    }
 
 
 def _requested_range(request: Request, etag: str, size: int) -> tuple[int, int] | None:

@@ -17,6 +17,9 @@ from urllib.parse import unquote, urlparse
 from modelyard.errors import InvalidInput
 
 _DRIVE = re.compile(r"^[a-zA-Z]:")
+#: Anything one of the checks of ``_refuse`` refuses (control characters, a backslash, ``#``, ``?``,
+#: a leading slash or drive letter, a ``..`` segment); a path it does not match passes them all.
+_SUSPECT = re.compile(r"[\x00-\x1f\x7f\\#?]|^/|^[a-zA-Z]:|(?:^|/)\.\.(?:/|$)")
 _MAX_DECODE_ROUNDS = 10
 
 
@@ -30,6 +33,20 @@ def fully_unquote(text: str) -> str:
     raise InvalidInput("Invalid path: it is URL-encoded too many times.")
 
 
+def _refuse(candidate: str, what: str) -> None:
+    """Raise the :class:`InvalidInput` that ``candidate`` deserves (checked in this order)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in candidate):
+        raise InvalidInput(f"Invalid {what}: control characters are not allowed.")
+    if "\\" in candidate:
+        raise InvalidInput(f"Invalid {what}: backslashes are not allowed.")
+    if "#" in candidate or "?" in candidate:
+        raise InvalidInput(f"Invalid {what}: '#' and '?' are not allowed.")
+    if candidate.startswith("/") or _DRIVE.match(candidate):
+        raise InvalidInput(f"Invalid {what}: it must be relative.")
+    if ".." in candidate.split("/"):
+        raise InvalidInput(f"Invalid {what}: '..' segments are not allowed.")
+
+
 def safe_relative_path(path: str | None, *, what: str = "path", allow_empty: bool = True) -> str:
     """Return ``path`` normalised as a relative POSIX path, or raise :class:`InvalidInput`.
 
@@ -40,17 +57,9 @@ def safe_relative_path(path: str | None, *, what: str = "path", allow_empty: boo
     if not isinstance(path, str):
         raise InvalidInput(f"Invalid {what}: a string is required.")
     decoded = fully_unquote(path)
-    for candidate in (path, decoded):
-        if any(ord(c) < 32 or ord(c) == 127 for c in candidate):
-            raise InvalidInput(f"Invalid {what}: control characters are not allowed.")
-        if "\\" in candidate:
-            raise InvalidInput(f"Invalid {what}: backslashes are not allowed.")
-        if "#" in candidate or "?" in candidate:
-            raise InvalidInput(f"Invalid {what}: '#' and '?' are not allowed.")
-        if candidate.startswith("/") or _DRIVE.match(candidate):
-            raise InvalidInput(f"Invalid {what}: it must be relative.")
-        if ".." in candidate.split("/"):
-            raise InvalidInput(f"Invalid {what}: '..' segments are not allowed.")
+    for candidate in (path,) if decoded == path else (path, decoded):
+        if _SUSPECT.search(candidate):  # one scan for the common, clean path
+            _refuse(candidate, what)
     # Checked in both forms, but the name stays as given: a file may be called "100%.txt".
     normalised = posixpath.normpath(path) if path else ""
     if normalised in (".", ""):
