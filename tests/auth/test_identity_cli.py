@@ -4,6 +4,7 @@ they make signing in to a ``--auth`` server built over the same database."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -113,3 +114,30 @@ def test_a_server_uri_is_refused(monkeypatch, tmp_path):
         cli, ["users", "list", "--backend-store-uri", "http://127.0.0.1:5000"]
     )
     assert result.exit_code == 2 and "database URI" in result.stderr
+
+
+def test_audit_list_and_prune(invoke, auth):
+    invoke("users", "create", "erin", "--password-stdin", input="erin-password\n")
+    assert auth.authenticate_password("erin", "wrong-password") is None
+    listed = json.loads(invoke("audit", "list", "-o", "json").stdout)
+    assert [e["event"] for e in listed] == ["login_failed", "user_created"]  # newest first
+    assert listed[1]["actor"] == "operator" and listed[1]["subject"] == "erin"
+    only = json.loads(invoke("audit", "list", "--event", "user_created", "-o", "json").stdout)
+    assert [e["subject"] for e in only] == ["erin"]
+    table = invoke("audit", "list").stdout.splitlines()
+    assert table[0].split() == ["TIME", "EVENT", "ACTOR", "SUBJECT", "FROM", "DETAILS"]
+
+    kept = invoke("audit", "prune", "--older-than", "1d", "--yes")
+    assert kept.exit_code == 0, kept.output
+    assert kept.stdout.strip() == "Deleted 0 audit event(s) older than 1 days."
+    time.sleep(0.01)  # every event so far is in an earlier millisecond than the cut-off
+    pruned = invoke("audit", "prune", "--older-than", "0s", "--yes")
+    assert pruned.stdout.strip() == "Deleted 3 audit event(s) older than 0 days."
+    events = auth.store.list_audit(50, None).items
+    assert [e.event for e in events] == ["audit_pruned"]
+    assert events[0].details["deleted"] == "3" and events[0].actor == "operator"
+
+    refused = invoke("audit", "prune", "--older-than", "soon", "--yes")
+    assert refused.exit_code == 2 and "is not a duration" in refused.output
+    asked = invoke("audit", "prune", "--older-than", "1d", input="n\n")
+    assert asked.exit_code == 1 and "Aborted" in asked.output

@@ -154,6 +154,15 @@ def test_audit_log_pages_newest_first(auth_store, unique):
     assert auth_store.list_audit(10, None, events=["nothing"], actor=actor).items == []
 
 
+def test_audit_prune_deletes_only_what_is_older(auth_store, unique):
+    actor = f"pruned-{unique}"  # timestamps 1-3: below every other test's events in this database
+    for ts in (1, 2, 3):
+        auth_store.record_audit("login", actor, f"t{ts}", "", {}, ts)
+    assert auth_store.prune_audit(3) == 2
+    assert [e.subject for e in auth_store.list_audit(10, None, actor=actor).items] == ["t3"]
+    assert auth_store.prune_audit(3) == 0
+
+
 def test_failed_logins_are_counted_in_a_window(auth_store, unique):
     name = f"target-{unique}"
     for ts in (100, 200, 300):

@@ -1,4 +1,5 @@
-"""``modelyard users`` and ``modelyard tokens``: manage accounts on the database directly.
+"""``modelyard users``, ``modelyard tokens`` and ``modelyard audit``: accounts and the audit log, on
+the database directly.
 
 These work like ``modelyard db upgrade``: on the database, with no server running and no login, so
 an operator can create the first users (and recover a lost admin password) of a ``--auth`` server.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from modelyard.cli.gc import Duration
 from modelyard.cli.options import backend_store_uri_option, resolve_settings
 from modelyard.cli.output import format_time, output_option, print_json, print_table
 
@@ -237,3 +239,84 @@ def revoke_token(token_id: str, backend_store_uri: str | None) -> None:
     with _auth_service(backend_store_uri) as auth:
         auth.revoke_token(OPERATOR, token_id)
     click.echo(f"Revoked token {token_id}.")
+
+
+@click.group()
+def audit() -> None:
+    """Read and trim the audit log of a --auth server (on its database)."""
+
+
+@audit.command("list")
+@click.option("--event", "events", multiple=True, help="Only this event (repeat for several).")
+@click.option("--actor", default=None, help="Only what this user (or 'operator') did.")
+@click.option(
+    "--max-results",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="How many events, newest first.",
+)
+@backend_store_uri_option
+@output_option
+def list_audit(
+    events: tuple[str, ...],
+    actor: str | None,
+    max_results: int,
+    backend_store_uri: str | None,
+    output: str,
+) -> None:
+    """List the newest audit events (logins, token, user and permission changes)."""
+    from modelyard.service.auth import OPERATOR
+
+    with _auth_service(backend_store_uri) as auth:
+        found = auth.list_audit(OPERATOR, max_results, None, events, actor).items
+    rows = [
+        {
+            "id": e.id,
+            "timestamp": e.timestamp,
+            "event": e.event,
+            "actor": e.actor,
+            "subject": e.subject,
+            "remote_addr": e.remote_addr,
+            "details": e.details,
+        }
+        for e in found
+    ]
+    if output == "json":
+        print_json(rows)
+        return
+    print_table(
+        ["TIME", "EVENT", "ACTOR", "SUBJECT", "FROM", "DETAILS"],
+        [
+            [
+                format_time(r["timestamp"]),
+                r["event"],
+                r["actor"],
+                r["subject"],
+                r["remote_addr"],
+                " ".join(f"{k}={v}" for k, v in sorted(r["details"].items())),
+            ]
+            for r in rows
+        ],
+    )
+
+
+@audit.command("prune")
+@click.option(
+    "--older-than",
+    type=Duration(),
+    required=True,
+    help="Delete the events at least this old, e.g. 365d or 90d12h (units d, h, m, s).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@backend_store_uri_option
+def prune_audit(older_than: int, yes: bool, backend_store_uri: str | None) -> None:
+    """Permanently delete old audit events; the prune itself is recorded (audit_pruned)."""
+    from modelyard.service.auth import OPERATOR
+
+    days = older_than / 86_400_000
+    if not yes:
+        click.confirm(f"Delete the audit events older than {days:g} days?", abort=True)
+    with _auth_service(backend_store_uri) as auth:
+        deleted = auth.prune_audit(OPERATOR, older_than)
+    click.echo(f"Deleted {deleted} audit event(s) older than {days:g} days.")

@@ -25,7 +25,9 @@ def parse_duration_ms(text: str) -> int:
     )
 
 
-class _Duration(click.ParamType):
+class Duration(click.ParamType):
+    """A click option type for durations like ``30d`` or ``1d2h30m`` (in milliseconds)."""
+
     name = "DURATION"
 
     def convert(
@@ -43,7 +45,7 @@ class _Duration(click.ParamType):
 @backend_store_uri_option
 @click.option(
     "--older-than",
-    type=_Duration(),
+    type=Duration(),
     default=None,
     help="Only remove what was deleted at least this long ago, e.g. 30d or 1d2h30m "
     "(units d, h, m, s). Default: everything in the deleted stage.",

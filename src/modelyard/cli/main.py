@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from modelyard import __version__
-from modelyard.cli.auth import tokens, users
+from modelyard.cli.auth import audit, tokens, users
 from modelyard.cli.experiments import experiments
 from modelyard.cli.gc import gc
 from modelyard.cli.models import models
@@ -58,6 +58,7 @@ cli.add_command(server)
 cli.add_command(db)
 cli.add_command(users)
 cli.add_command(tokens)
+cli.add_command(audit)
 cli.add_command(experiments)
 cli.add_command(runs)
 cli.add_command(gc)

@@ -685,6 +685,24 @@ class AuthService:
             raise InvalidInput(f"max_results must be between 1 and 1000, got {max_results}.")
         return self.store.list_audit(max_results, page_token, events, actor)
 
+    def prune_audit(self, caller: Principal, older_than_ms: int, remote_addr: str = "") -> int:
+        """Delete the audit events older than ``older_than_ms``; returns how many went. The prune is
+        itself the first event of what remains (``audit_pruned``, with the cut-off and the count)."""
+        self._require_admin(caller)
+        if older_than_ms < 0:
+            raise InvalidInput(f"older_than_ms must not be negative, got {older_than_ms}.")
+        before = self._now_ms() - older_than_ms
+        deleted = self.store.prune_audit(before)
+        self.audit(
+            "audit_pruned",
+            caller.username,
+            "",
+            remote_addr,
+            before=str(before),
+            deleted=str(deleted),
+        )
+        return deleted
+
 
 def bootstrap_admin(service: AuthService, settings: Any) -> None:
     """With authentication on and no admin yet, create ``auth_admin_username`` with

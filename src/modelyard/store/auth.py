@@ -141,6 +141,9 @@ class AuthStore(Protocol):
         events: Sequence[str] = (),
         actor: str | None = None,
     ) -> PagedList[AuditEvent]: ...
+    def prune_audit(self, before: int) -> int:
+        """Deletes the events older than ``before`` (epoch ms); returns how many went."""
+        ...
 
     # failed logins (rate limiting across processes)
     def record_failed_login(

@@ -710,6 +710,10 @@ class SqlAuthStore:
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(items, token)
 
+    def prune_audit(self, before: int) -> int:
+        with translate_errors(), self.engine.begin() as conn:
+            return int(conn.execute(aud.delete().where(aud.c.timestamp < before)).rowcount or 0)
+
     # ------------------------------------------------------------------ failed logins
     def record_failed_login(
         self, username: str, remote_addr: str, now: int, keep_after: int
