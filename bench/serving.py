@@ -8,7 +8,8 @@ sklearn flavor (from ``bench/.venv-mlflow``; MLflow 3 writes it with skops, so n
 so both servers load the same files. Each server is
 started alone with one worker on a free 127.0.0.1 port and measured for:
 
-* the time from start until ``GET /ping`` answers 200;
+* the time from start until ``GET /ping`` answers 200, and the CPU time the server's processes
+  used until then (steadier than the wall time on a shared machine);
 * requests/s and p50/p99 latency of 1-row ``dataframe_split`` bodies at 1, 8 and 32 concurrent
   clients, each on its own kept-alive connection;
 * rows/s of 100-row bodies from one client;
@@ -401,9 +402,27 @@ def _serving(variant: Variant, model_dir: Path, workdir: Path) -> Any:
                 tail = log_path.read_text(errors="replace")[-3000:]
                 raise BenchError(f"{variant.side} scoring server never answered /ping:\n{tail}")
             time.sleep(0.01)
-        yield port, time.perf_counter() - started
+        ready_s = time.perf_counter() - started
+        yield port, ready_s, _session_cpu_s(process.pid)
     finally:
         stop_process_group(process)
+
+
+def _session_cpu_s(session: int) -> float | None:
+    """User + system CPU seconds of the live processes of a session (the server and its workers)."""
+    total, found = 0.0, False
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # after the name: state, ppid, pgrp, session, ...
+            total += (int(fields[11]) + int(fields[12])) / tick
+            found = True
+    return total if found else None
 
 
 def _check_answers(port: int, probe: dict[str, Any], side: str) -> None:
@@ -484,8 +503,10 @@ def measure(side: str, workroot: Path, quick: bool) -> dict[str, dict[str, Any]]
     put("serving_floor", floor["one_s"], "s", floor)
     for variant in VARIANTS[side]:
         print(f"  {variant.key}: {' '.join(variant.command(model_dir, 0)[1:])}", flush=True)
-        with _serving(variant, model_dir, work) as (port, ready_s):
-            put(f"{variant.key}_ready", ready_s, "s", {"port": port})
+        with _serving(variant, model_dir, work) as (port, ready_s, cpu_s):
+            put(f"{variant.key}_ready", ready_s, "s", {"port": port, "cpu_s": cpu_s})
+            if cpu_s is not None:
+                print(f"    {'  server CPU until ready':<26} {cpu_s * 1000:>11.0f} ms", flush=True)
             _check_answers(port, probe, side)
             for clients in CONCURRENCY:
                 point = _load_point(port, small, clients, timing)
