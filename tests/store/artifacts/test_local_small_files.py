@@ -116,3 +116,16 @@ def test_removed_recreated_and_deleted_folders_are_noticed(store, root):
     store.write_small("d/e/again.bin", b"again")
     assert (root / "d/e/again.bin").read_bytes() == b"again"
     assert not leftovers(root)
+
+
+def test_a_parent_moved_out_of_the_root_behind_a_link_is_noticed(store, root, tmp_path):
+    store.write_small("a/b/x.bin", b"x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "a").rename(outside / "a")  # the remembered folder a/b is the same inode, elsewhere
+    (root / "a").symlink_to(outside / "a", target_is_directory=True)
+    with pytest.raises(InvalidInput, match="leaves the artifact root"):
+        store.write_small("a/b/y.bin", b"y")
+    with pytest.raises(InvalidInput, match="leaves the artifact root"):
+        store.read_small("a/b/x.bin", 100)
+    assert sorted(os.listdir(outside / "a/b")) == ["x.bin"]

@@ -40,6 +40,9 @@ _BINARY = getattr(os, "O_BINARY", 0)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY
 #: Folders remembered by a store for small writes (forgotten all at once when full).
 _FOLDER_CACHE_LIMIT = 4096
+#: A remembered folder: its absolute path, and (path, st_dev, st_ino) of each folder from the root's
+#: first child down to it (the root alone for files at the top).
+_Folder = tuple[str, tuple[tuple[str, int, int], ...]]
 
 
 def local_root(root_uri: str) -> str:
@@ -74,8 +77,8 @@ class LocalArtifactStore:
     def __init__(self, root_uri: str) -> None:
         self.root_uri = root_uri
         self.root = local_root(root_uri)
-        #: Folder (relative path) -> (its resolved absolute path, st_dev, st_ino), for write_small.
-        self._folders: dict[str, tuple[str, int, int]] = {}
+        #: Folder (relative path) -> its absolute path and the folders down to it, for write_small.
+        self._folders: dict[str, _Folder] = {}
 
     def __repr__(self) -> str:
         return f"LocalArtifactStore({self.root_uri!r})"
@@ -177,11 +180,13 @@ class LocalArtifactStore:
         """``write(path, [data])`` for a body already in memory, with few system calls.
 
         The first write into a folder takes the full path of :meth:`write` (``realpath`` of the
-        root and of the target, ``makedirs``) and then remembers the resolved folder with its device
-        and inode. Later writes into it ``stat`` the folder and go on only while it is still that
-        folder (not removed, moved or swapped for a link), ``lstat`` the target (a folder is refused,
-        a link takes the full path, which resolves it) and write a temporary file renamed over the
-        target: seven system calls instead of about twenty. Anything unexpected takes the full path.
+        root and of the target, ``makedirs``) and then remembers the folder, when it was reached
+        without links, with the device and inode of every folder from the root down to it. Later
+        writes into it ``lstat`` those folders and go on only while each is still the same folder
+        (not removed, moved or swapped for a link), ``lstat`` the target (a folder is refused, a
+        link takes the full path, which resolves it) and write a temporary file renamed over the
+        target: about half the system calls of :meth:`write` and far less Python. Anything
+        unexpected takes the full path.
         """
         rel = safe_relative_path(path, allow_empty=False)
         folder_rel, _, name = rel.rpartition("/")
@@ -229,9 +234,7 @@ class LocalArtifactStore:
         self._remember(rel, folder_rel, full)
         return found
 
-    def _write_known(
-        self, rel: str, known: tuple[str, int, int], name: str, data: bytes
-    ) -> int | None:
+    def _write_known(self, rel: str, known: _Folder, name: str, data: bytes) -> int | None:
         """Write into a remembered folder; None when the folder or the target needs the full path."""
         if not self._still(known):
             return None
@@ -265,29 +268,41 @@ class LocalArtifactStore:
         return len(data)
 
     @staticmethod
-    def _still(known: tuple[str, int, int]) -> bool:
-        """Whether the remembered folder's path still leads to the same folder."""
-        try:
-            info = os.stat(known[0])
-        except OSError:
-            return False
-        return info.st_ino == known[2] and info.st_dev == known[1]
+    def _still(known: _Folder) -> bool:
+        """Whether every folder from the root down to the remembered one is still the folder it was
+        (``lstat``: a link put in place of any of them has an inode of its own)."""
+        for path, dev, ino in known[1]:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                return False
+            if info.st_ino != ino or info.st_dev != dev:
+                return False
+        return True
 
     def _remember(self, rel: str, folder_rel: str, full: str) -> None:
-        """Remember the folder of ``full`` (``rel`` resolved) as the place of ``folder_rel``, when it
-        was reached without links below the root (a link could later point elsewhere)."""
+        """Remember the folder of ``full`` (``rel`` resolved) as the place of ``folder_rel``, with the
+        device and inode of each folder on the way from the root, when it was reached without links
+        (a link could later point elsewhere)."""
         folder = os.path.dirname(full)
-        if os.path.dirname(os.path.join(self._real_root(), rel)) != folder:
+        real_root = self._real_root()
+        if os.path.dirname(os.path.join(real_root, rel)) != folder:
             return
-        try:
-            info = os.stat(folder)
-        except OSError:
-            return
-        if not stat_mode.S_ISDIR(info.st_mode):
-            return
+        paths = [real_root]
+        for part in folder_rel.split("/") if folder_rel else ():
+            paths.append(paths[-1] + os.sep + part)
+        chain = []
+        for path in paths[1:] or paths:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                return
+            if not stat_mode.S_ISDIR(info.st_mode):
+                return
+            chain.append((path, info.st_dev, info.st_ino))
         if len(self._folders) >= _FOLDER_CACHE_LIMIT:
             self._folders.clear()
-        self._folders[folder_rel] = (folder, info.st_dev, info.st_ino)
+        self._folders[folder_rel] = (folder, tuple(chain))
 
     def _real_root(self) -> str:
         return os.path.realpath(self.root)
