@@ -207,3 +207,39 @@ def test_an_unusable_cache_directory_only_means_the_scan_runs(neg_model, tmp_pat
         assert probe["cached"] is False
         assert "_operator.neg" in str(probe["refused"])
         assert probe["neg_of_4"] == [[-4.0]]
+
+
+THREADS = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import modelyard.sklearn
+
+
+def load(_):
+    model = modelyard.sklearn.load_model(sys.argv[1], skops_trusted_types=["_operator.neg"])
+    return model.transform(np.array([[4.0]])).tolist()
+
+
+with ThreadPoolExecutor(4) as pool:
+    print(list(pool.map(load, range(4))))
+"""
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_threads_loading_skops_models_at_once_all_get_them(neg_model, tmp_path, cached):
+    cache = tmp_path / "cache"
+    if cached:
+        _probe(neg_model, cache)
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS, str(neg_model)],
+        env=server_env({"XDG_CACHE_HOME": str(cache)}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str([[[-4.0]]] * 4)

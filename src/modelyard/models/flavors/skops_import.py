@@ -29,9 +29,11 @@ so anything that needs torch later imports the real one).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
+import threading
 import types
 import warnings
 from pathlib import Path
@@ -46,13 +48,23 @@ _BUILTINS = frozenset(
     f"builtins.{t.__name__}" for t in (int, float, str, bool, list, set, map, tuple)
 )
 _FORMAT = 1
+_LOCK = threading.Lock()
 
 
 def import_skops_io(purpose: str = "Loading a skops model") -> types.ModuleType:
-    """``skops.io``, imported with the trusted-type names from the cache when it is there."""
-    module = sys.modules.get("skops.io")
-    if module is not None:
-        return module
+    """``skops.io``, imported with the trusted-type names from the cache when it is there.
+
+    Safe to call from several threads at once: one imports, the others wait for it.
+    """
+    if "skops.io" in sys.modules:  # imported, or being imported (import waits until it is done)
+        return importlib.import_module("skops.io")
+    with _LOCK:
+        if "skops.io" in sys.modules:
+            return importlib.import_module("skops.io")
+        return _import_skops_io(purpose)
+
+
+def _import_skops_io(purpose: str) -> types.ModuleType:
     try:
         import numpy
         import scipy
