@@ -221,6 +221,72 @@ def test_a_listing_with_unsafe_names_drops_them():
     assert script.seen[0][1] == "/api/2.0/mlflow-artifacts/artifacts?path=p%2Fsub"
 
 
+# ------------------------------------------------------------------------------ broken downloads
+FILE = bytes(range(256)) * (3 * 4096)  # 3 MiB: the client hands it out in 1 MiB chunks
+
+
+@contextmanager
+def breaking_server(answers: list[str]) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A server whose GETs of the 3 MiB ``FILE`` play ``answers`` in order (the last repeats):
+    ``"break"`` sends 1.5 MiB (of the range asked for) and drops the connection; ``"range"`` answers a
+    ``Range`` with 206 and the rest; ``"whole"`` sends it whole (a server ignoring ranges);
+    ``"changed"`` sends other bytes with another ETag. Yields the URI and the requests' headers."""
+    seen: list[dict[str, str]] = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        seen.append(headers)
+        kind = answers[min(len(seen), len(answers)) - 1]
+        etag, body, status = '"v1"', FILE, 200
+        if kind in ("range", "break") and "range" in headers:
+            start = int(headers["range"].removeprefix("bytes=").split("-")[0])
+            body, status = FILE[start:], 206
+        elif kind == "changed":
+            etag, body = '"v2"', FILE[::-1]
+        start_headers = [(b"content-length", str(len(body)).encode()), (b"etag", etag.encode())]
+        await send({"type": "http.response.start", "status": status, "headers": start_headers})
+        if kind == "break":
+            await send({"type": "http.response.body", "body": body[: 3 << 19], "more_body": True})
+            raise ConnectionAbortedError("the connection drops mid-body")
+        await send({"type": "http.response.body", "body": body})
+
+    with serve(app) as url:
+        yield f"{url}/api/2.0/mlflow-artifacts/artifacts/p", seen
+
+
+def test_a_broken_download_resumes_where_it_stopped():
+    with breaking_server(["break", "range"]) as (uri, seen):
+        assert b"".join(store_for(uri).read("f")) == FILE
+    assert "range" not in seen[0]
+    assert (seen[1]["range"], seen[1]["if-range"]) == ("bytes=1048576-", '"v1"')
+
+
+def test_a_broken_range_resumes_inside_the_range():
+    with breaking_server(["break", "range"]) as (uri, seen):
+        assert b"".join(store_for(uri).read("f", 10)) == FILE[10:]
+    assert seen[1]["range"] == f"bytes={10 + (1 << 20)}-"
+
+
+def test_a_broken_download_from_a_server_ignoring_ranges_skips_what_it_had():
+    with breaking_server(["break", "whole"]) as (uri, _):
+        assert b"".join(store_for(uri).read("f")) == FILE
+
+
+def test_a_file_replaced_while_downloading_is_refused_not_spliced():
+    refused = pytest.raises(TemporarilyUnavailable, match="changed before it could resume")
+    with breaking_server(["break", "changed"]) as (uri, _), refused:
+        b"".join(store_for(uri).read("f"))
+
+
+def test_a_download_that_keeps_breaking_gives_up_after_the_retries():
+    refused = pytest.raises(TemporarilyUnavailable, match="broke off")
+    with breaking_server(["break"]) as (uri, seen), refused:
+        b"".join(store_for(uri, max_retries=1).read("f"))  # 1 MiB, then 1 more, then no retry
+    assert [h.get("range") for h in seen] == [None, "bytes=1048576-"]
+
+
 # ------------------------------------------------------------------------------ through a real proxy
 @contextmanager
 def modelyard_server(tmp_path, destination: str) -> Iterator[str]:

@@ -9,7 +9,9 @@ against a modelyard server or an MLflow one. The client's ``mlflow-artifacts:/x`
   presigned part URLs; a local destination answers 501, raised here as ``NotImplementedError``).
 * Refused or dropped connections and 429/502/503/504 answers are retried with exponential backoff
   (``Retry-After`` honoured), as long as the request can be sent again: an upload from a generator is
-  retried only while none of it has been sent.
+  retried only while none of it has been sent. A download whose body breaks off resumes from the
+  first byte it has not handed out (``Range`` with ``If-Range`` on the first answer's ``ETag``, so a
+  file replaced meanwhile is refused rather than spliced), up to ``max_retries`` times.
 * Every HTTP failure becomes a modelyard error here (error JSON keeps its ``error_code``); no httpx
   exception reaches the caller. httpx is imported when the first store is made.
 """
@@ -283,14 +285,31 @@ class HttpArtifactStore:
             if first < 0 or (end is not None and end < first):
                 raise InvalidInput(f"Invalid byte range {start}-{end}.")
             headers["Range"] = f"bytes={first}-{'' if end is None else end}"
-        response = self._send(
-            "GET", self._url("artifacts", full), rel=rel, headers=headers, stream=True
-        )
+        url = self._url("artifacts", full)
+        response = self._send("GET", url, rel=rel, headers=headers, stream=True)
         skip, limit = 0, None
         if headers and response.status_code == 200:  # the server ignored the range: cut it here
             skip = first
             limit = None if end is None else end - first + 1
-        return _ResponseChunks(response, rel, skip, limit)
+        etag = response.headers.get("ETag")
+
+        def resume(offset: int) -> tuple[httpx.Response, int]:
+            """The rest of the file from ``offset``, and how many leading bytes to drop from it."""
+            ask = {"Range": f"bytes={offset}-{'' if end is None else end}"}
+            if etag:
+                ask["If-Range"] = etag  # a file replaced meanwhile comes back whole, and is refused
+            again = self._send("GET", url, rel=rel, headers=ask, stream=True)
+            if again.status_code == 206:
+                return again, 0
+            if etag and again.headers.get("ETag") == etag:
+                return again, offset  # the same file, but the server ignores ranges
+            again.close()
+            raise TemporarilyUnavailable(
+                f"The download of '{rel}' broke off and '{rel}' changed before it could resume.",
+                path=rel,
+            )
+
+        return _ResponseChunks(response, rel, skip, limit, resume, first, self.max_retries)
 
     def stat(self, path: str) -> ObjectStat | None:
         rel, full = self._rel(path)
@@ -478,16 +497,31 @@ class _Counted:
 
 
 class _ResponseChunks:
-    """Iterator over a streamed response body in ``CHUNK_SIZE`` pieces; closes it when done."""
+    """Iterator over a streamed response body in ``CHUNK_SIZE`` pieces; closes it when done.
+
+    A body that breaks off is resumed (up to ``retries`` times) with ``resume(offset)``, which asks
+    for the rest from the first byte not yet handed out (``offset``, counted from the file's start)
+    and says how many leading bytes of its answer to drop.
+    """
 
     def __init__(
-        self, response: httpx.Response, rel: str, skip: int = 0, limit: int | None = None
+        self,
+        response: httpx.Response,
+        rel: str,
+        skip: int = 0,
+        limit: int | None = None,
+        resume: Callable[[int], tuple[httpx.Response, int]] | None = None,
+        first: int = 0,
+        retries: int = 0,
     ) -> None:
         self._response: httpx.Response | None = response
         self._chunks = response.iter_bytes(CHUNK_SIZE)
         self._rel = rel
         self._skip = skip
         self._left = limit
+        self._resume = resume
+        self._offset = first  # the file offset of the next byte handed out
+        self._retries = retries
 
     def __iter__(self) -> _ResponseChunks:
         return self
@@ -503,10 +537,15 @@ class _ResponseChunks:
                 chunk = next(self._chunks, None)
             except httpx.HTTPError as exc:
                 self.close()
-                raise TemporarilyUnavailable(
-                    f"The download of '{self._rel}' broke off: {type(exc).__name__}.",
-                    path=self._rel,
-                ) from None
+                if self._resume is None or self._retries <= 0:
+                    raise TemporarilyUnavailable(
+                        f"The download of '{self._rel}' broke off: {type(exc).__name__}.",
+                        path=self._rel,
+                    ) from None
+                self._retries -= 1
+                response, self._skip = self._resume(self._offset)
+                self._response, self._chunks = response, response.iter_bytes(CHUNK_SIZE)
+                continue
             except BaseException:
                 self.close()
                 raise
@@ -521,6 +560,7 @@ class _ResponseChunks:
                 chunk = chunk[: self._left]
                 self._left -= len(chunk)
             if chunk:
+                self._offset += len(chunk)
                 return chunk
 
     def close(self) -> None:
