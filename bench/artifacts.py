@@ -7,7 +7,8 @@ wire routes, so only the servers differ:
   streamed up with ``PUT /api/2.0/mlflow-artifacts/artifacts/<path>`` from a generator and down with a
   streamed ``GET``, its sha256 checked; MiB/s.
 * ``small_upload`` / ``small_download``: ``small_files`` files of 4 KiB each (1,000 at full size), sent
-  and fetched from 8 threads; files/s.
+  and fetched from 8 threads; files/s. The detail has the CPU milliseconds per file (user, system) of
+  the server's process group and of the client process, measured around the same loop.
 * ``artifact_peak_rss``: the largest peak resident memory (``VmHWM``) of any process of the server's
   process group after the transfers, in MB; the sum over the group is in the detail.
 """
@@ -65,6 +66,23 @@ def _group_peaks(leader: int) -> list[int]:
     return peaks
 
 
+def _group_cpu(leader: int) -> tuple[float, float]:
+    """(user, system) CPU seconds so far of every live process in the process group of ``leader``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == leader:
+                user += int(fields[11]) / tick
+                system += int(fields[12]) / tick
+        except (OSError, ValueError, IndexError):
+            continue
+    return user, system
+
+
 def measure(server: Server, sizes: Sizes) -> dict[str, Measurement]:
     big_mib, small_files = scaled(sizes)
     url = server.url + PROXY
@@ -106,13 +124,25 @@ def measure(server: Server, sizes: Sizes) -> dict[str, Measurement]:
                 raise WorkloadError(f"small download {i} answered {r.status_code} or other bytes")
 
         for key, action in (("small_upload", put), ("small_download", get)):
+            server_cpu, client_cpu = _group_cpu(server.process.pid), os.times()
             started = time.perf_counter()
             with ThreadPoolExecutor(THREADS) as pool:
                 list(pool.map(action, range(small_files)))
             elapsed = time.perf_counter() - started
-            out[key] = Measurement(
-                small_files / elapsed, "files/s", {"files": small_files, "bytes": SMALL_BYTES}
-            )
+            server_after, client_after = _group_cpu(server.process.pid), os.times()
+            per_file = 1e3 / small_files  # CPU ms per file, both ends (user, system)
+            detail = {
+                "files": small_files,
+                "bytes": SMALL_BYTES,
+                "server_cpu_ms": [
+                    round((server_after[i] - server_cpu[i]) * per_file, 3) for i in (0, 1)
+                ],
+                "client_cpu_ms": [
+                    round((client_after.user - client_cpu.user) * per_file, 3),
+                    round((client_after.system - client_cpu.system) * per_file, 3),
+                ],
+            }
+            out[key] = Measurement(small_files / elapsed, "files/s", detail)
     peaks = _group_peaks(server.process.pid)
     if not peaks:
         raise WorkloadError("could not read the server's memory from /proc")
