@@ -119,7 +119,7 @@ class ArtifactFastPath:
         for name, value in scope["headers"]:
             if name == b"range":
                 return False
-            if name == b"if-none-match":
+            if name == b"if-none-match" and if_none_match is None:  # the first, as Starlette's
                 if_none_match = value.decode("latin-1")
         response: Response
         try:
