@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -58,38 +59,66 @@ def serve_in_thread(
 
 @contextlib.contextmanager
 def server_process(
-    argv: list[str], port: int, env: dict[str, str], cwd: Path, *, timeout_s: float = 60
+    argv: list[str],
+    port: int,
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    timeout_s: float = 60,
+    ready_path: str = "/health",
+    log_name: str = "server.log",
+    own_session: bool = False,
+    check_log: bool = True,
 ) -> Iterator[str]:
     """A server command run from ``cwd`` and listening on ``port`` (its output in
-    ``cwd/server.log``); yields its URL once ``/health`` says OK, then stops it. The server must not
-    exit early or log a traceback (either fails the test)."""
-    log_path = cwd / "server.log"
+    ``cwd/log_name``); yields its URL once ``ready_path`` answers 200 (``/health``: with ``OK``),
+    then stops it. The server must not exit early, nor log a traceback when ``check_log``.
+
+    ``own_session`` starts it in a process group of its own and stops the whole group (for a server
+    that starts worker processes of its own, such as MLflow's)."""
+    log_path = cwd / log_name
+    url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=log, cwd=cwd)
-        url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=log, cwd=cwd, start_new_session=own_session
+        )
         try:
             deadline = time.monotonic() + timeout_s
             while True:
                 if process.poll() is not None:
-                    pytest.fail(f"the server exited: {log_path.read_text()}")
+                    pytest.fail(f"the server exited: {log_path.read_text()[-3000:]}")
                 try:
-                    if httpx.get(f"{url}/health", timeout=2).text == "OK":
+                    answer = httpx.get(url + ready_path, timeout=2)
+                    if answer.status_code == 200 and (
+                        ready_path != "/health" or answer.text == "OK"
+                    ):
                         break
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start within {timeout_s:.0f} s")
+                    pytest.fail(
+                        f"the server did not start within {timeout_s:.0f} s: "
+                        f"{log_path.read_text()[-3000:]}"
+                    )
                 time.sleep(0.1)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process, own_session)
     text = log_path.read_text()
-    assert "Traceback" not in text, text
+    assert not check_log or "Traceback" not in text, text
+
+
+def _stop(process: subprocess.Popen[bytes], group: bool) -> None:
+    def signal_it(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig) if group else process.send_signal(sig)
+
+    signal_it(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        signal_it(signal.SIGKILL)
+        process.wait()
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import live_server
 import pytest
 
+from live_app import server_process
 from modelyard.client.tracking import ModelyardClient
 from modelyard.settings import load_settings
 
@@ -187,7 +185,6 @@ def test_files_logged_by_mlflow_are_read_by_modelyard(mlflow, yard, tmp_path):
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory) -> Iterator[str]:
     """A real MLflow 3.17.2 tracking server proxying artifacts, in its own process group."""
-    import signal
 
     root = tmp_path_factory.mktemp("mlflow-server")
     port = live_server.free_port()
@@ -200,33 +197,11 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination", str(root / "destination"), "--workers", "1",
     ]  # fmt: skip
-    log_path = root / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=log, cwd=root, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited: {log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).text == "OK":
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start: {log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
+    # the server and the workers it starts are stopped as a group; its log is MLflow's business
+    with server_process(
+        argv, port, env, root, timeout_s=120, own_session=True, check_log=False
+    ) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server and the workers it started
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_modelyards_client_logs_through_an_mlflow_servers_proxy(

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import sys
 import textwrap
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import free_port, server_env
+from live_app import server_process
 
 MLFLOW = Path(sys.executable).parent / "mlflow"
 
@@ -43,30 +42,11 @@ def mlflow_server(model_dir: Path, root: Path) -> Iterator[str]:
     env["PATH"] = os.pathsep.join([str(MLFLOW.parent), env.get("PATH", "")])  # it runs uvicorn
     argv = [str(MLFLOW), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
             "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
-    log_path = root / f"mlflow-{port}.log"
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=log, cwd=root)
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"mlflow models serve exited: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with server_process(
+        argv, port, env, root, timeout_s=180, ready_path="/ping", log_name=f"mlflow-{port}.log",
+        check_log=False,
+    ) as url:  # fmt: skip
+        yield url
 
 
 def _post(url: str, body: object) -> tuple[int, object]:
