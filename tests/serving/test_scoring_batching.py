@@ -9,8 +9,7 @@ import re
 
 import aiohttp
 import httpx
-
-from conftest import write_python_model
+from serving_support import write_python_model
 
 # Each output row says which request it came from (its x) and how many rows the predict call saw.
 RECORDER = """

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serving_support import free_port, server_env
 
-from conftest import free_port, server_env
 from live_app import server_process
 
 MLFLOW = Path(sys.executable).parent / "mlflow"

@@ -9,9 +9,9 @@ import json
 import httpx
 import pandas as pd
 import pytest
+from serving_support import FEATURES
 
 import modelyard.pyfunc
-from conftest import FEATURES
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from serving_support import write_python_model
 
-from conftest import write_python_model
 from modelyard.models.signature import (
     DataType,
     ModelSignature,

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import FEATURES, server_env, write_python_model
+from serving_support import FEATURES, server_env, write_python_model
 
 GC_MODEL = """
 import gc

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serving_support import free_port, server_env
 
 import modelyard
 import modelyard.pyfunc
-from conftest import free_port, server_env
 from modelyard.client.tracking import ModelyardClient
 
 VERSION_MODEL = """
