@@ -383,7 +383,7 @@ class SqlTrackingStore:
         return Run(info, RunData(tags=tuple(RunTag(k, v) for k, v in tag_map.items())))
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
-        row = conn.execute(sa.select(t.runs).where(t.runs.c.run_uuid == run_id)).first()
+        row = conn.execute(_RUN_ROW, {"run_id": run_id}).first()
         if row is None:
             raise NotFound(f"Run with id={run_id} not found", run_id=run_id)
         return row
@@ -822,6 +822,10 @@ class SqlTrackingStore:
                 )
                 conn.execute(t.experiments.delete().where(t.experiments.c.experiment_id.in_(chunk)))
         return len(ids)
+
+
+#: One run's row by id, built once: every write checks its run first, inside the write lock.
+_RUN_ROW = sa.select(t.runs).where(t.runs.c.run_uuid == sa.bindparam("run_id"))
 
 
 def _fetch(conn: Connection, query: sa.Executable) -> list[Any]:
