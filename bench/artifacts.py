@@ -52,17 +52,25 @@ def _chunks(total_mib: int, digest: hashlib._Hash) -> Iterator[bytes]:
         yield chunk
 
 
-def _group_peaks(leader: int) -> list[int]:
-    """VmHWM (bytes) of every live process in the process group led by ``leader``."""
-    peaks = []
+def group_stats(leader: int) -> Iterator[tuple[Path, list[str]]]:
+    """``(/proc/<pid>, fields of its stat after the name)`` of every live process in the process
+    group led by ``leader``."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-            pgrp = int(stat.rsplit(")", 1)[1].split()[2])
-            if pgrp != leader:
-                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == leader:
+                yield entry, fields
+        except (OSError, ValueError, IndexError):
+            continue
+
+
+def _group_peaks(leader: int) -> list[int]:
+    """VmHWM (bytes) of every live process in the process group led by ``leader``."""
+    peaks = []
+    for entry, _ in group_stats(leader):
+        try:
             for line in (entry / "status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     peaks.append(int(line.split()[1]) * 1024)
@@ -71,21 +79,39 @@ def _group_peaks(leader: int) -> list[int]:
     return peaks
 
 
-def _group_cpu(leader: int) -> tuple[float, float]:
+def group_cpu(leader: int) -> tuple[float, float]:
     """(user, system) CPU seconds so far of every live process in the process group of ``leader``."""
     tick = os.sysconf("SC_CLK_TCK")
     user = system = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == leader:
-                user += int(fields[11]) / tick
-                system += int(fields[12]) / tick
-        except (OSError, ValueError, IndexError):
-            continue
+    for _, fields in group_stats(leader):
+        user += int(fields[11]) / tick
+        system += int(fields[12]) / tick
     return user, system
+
+
+class SmallFileClient:
+    """The small-file rounds' client: ``http.client``, one kept-alive connection per thread (made on
+    the thread's first request), as in the REST workload."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection(
+                "127.0.0.1", self.port, timeout=300
+            )
+            self._opened.append(conn)
+        conn.request(method, path, body=body)
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        for conn in self._opened:
+            conn.close()
 
 
 def measure(server: Server, sizes: Sizes) -> dict[str, Measurement]:
@@ -118,20 +144,10 @@ def measure(server: Server, sizes: Sizes) -> dict[str, Measurement]:
 
         payloads = [os.urandom(SMALL_BYTES) for _ in range(small_files)]
 
-        local = threading.local()
-        opened: list[http.client.HTTPConnection] = []
+        small = SmallFileClient(server.port)
 
         def call(method: str, i: int, body: bytes | None) -> tuple[int, bytes]:
-            """One request on this thread's kept-alive connection (made on first use)."""
-            conn = getattr(local, "conn", None)
-            if conn is None:
-                conn = local.conn = http.client.HTTPConnection(
-                    "127.0.0.1", server.port, timeout=300
-                )
-                opened.append(conn)
-            conn.request(method, f"{PROXY}/bench/small/f{i:05d}.bin", body=body)
-            response = conn.getresponse()
-            return response.status, response.read()
+            return small.request(method, f"{PROXY}/bench/small/f{i:05d}.bin", body)
 
         def put(i: int) -> None:
             status, text = call("PUT", i, payloads[i])
@@ -144,12 +160,12 @@ def measure(server: Server, sizes: Sizes) -> dict[str, Measurement]:
                 raise WorkloadError(f"small download {i} answered {status} or other bytes")
 
         for key, action in (("small_upload", put), ("small_download", get)):
-            server_cpu, client_cpu = _group_cpu(server.process.pid), os.times()
+            server_cpu, client_cpu = group_cpu(server.process.pid), os.times()
             started = time.perf_counter()
             with ThreadPoolExecutor(THREADS) as pool:
                 list(pool.map(action, range(small_files)))
             elapsed = time.perf_counter() - started
-            server_after, client_after = _group_cpu(server.process.pid), os.times()
+            server_after, client_after = group_cpu(server.process.pid), os.times()
             per_file = 1e3 / small_files  # CPU ms per file, both ends (user, system)
             detail = {
                 "files": small_files,
@@ -163,8 +179,7 @@ def measure(server: Server, sizes: Sizes) -> dict[str, Measurement]:
                 ],
             }
             out[key] = Measurement(small_files / elapsed, "files/s", detail)
-        for conn in opened:
-            conn.close()
+        small.close()
     peaks = _group_peaks(server.process.pid)
     if not peaks:
         raise WorkloadError("could not read the server's memory from /proc")

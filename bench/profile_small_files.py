@@ -1,7 +1,8 @@
 """Where the time of the small-file proxy scenario goes: files/s with the CPU of both ends.
 
-Runs only the small-file part of :func:`artifacts.measure` (the same client: one ``httpx.Client``
-shared by 8 threads, 4 KiB bodies, ``PUT`` then ``GET``) against one side's server, ``--rounds``
+Runs only the small-file part of :func:`artifacts.measure` (the same client,
+:class:`artifacts.SmallFileClient`, from 8 threads, 4 KiB bodies, ``PUT`` then ``GET``) against one
+side's server, ``--rounds``
 times, and prints for each round the rate, the CPU seconds per request of the server's process group
 (from ``/proc``) and of this client process, and the 1-minute load average. CPU per request is the
 figure to compare before and after a change on a shared machine; the rate moves with the load.
@@ -21,43 +22,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from artifacts import PROXY, SMALL_BYTES, THREADS
+from artifacts import PROXY, SMALL_BYTES, THREADS, SmallFileClient, group_cpu, group_stats
 from servers import SIDES, serve
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu(leader: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of every live process in the process group of ``leader``."""
-    user = system = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == leader:
-            user += int(fields[11]) / _TICK
-            system += int(fields[12]) / _TICK
-    return user, system
 
 
 def group_pids(leader: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == leader and int(entry.name) != leader:
-                pids.append(int(entry.name))
-    return pids
+    """The processes of the group led by ``leader``, but not the leader: the server's workers."""
+    return [int(entry.name) for entry, _ in group_stats(leader) if int(entry.name) != leader]
 
 
 def main() -> None:
@@ -76,20 +49,20 @@ def main() -> None:
     side.ensure_ready()
     payloads = [os.urandom(SMALL_BYTES) for _ in range(args.files)]
     with tempfile.TemporaryDirectory(prefix="profile-small-") as tmp, serve(side, Path(tmp)) as srv:
-        url = srv.url + PROXY
-        limits = httpx.Limits(max_connections=args.threads, max_keepalive_connections=args.threads)
-        with httpx.Client(timeout=300, limits=limits) as client:
+        client = SmallFileClient(srv.port)
+        try:
             folder = ["warm"]  # each round writes new files, as the bench does
 
             def put(i: int) -> None:
-                r = client.put(f"{url}/bench/{folder[0]}/f{i:05d}.bin", content=payloads[i])
-                if r.status_code != 200:
-                    raise SystemExit(f"PUT answered {r.status_code}: {r.text[:300]}")
+                path = f"{PROXY}/bench/{folder[0]}/f{i:05d}.bin"
+                status, text = client.request("PUT", path, payloads[i])
+                if status != 200:
+                    raise SystemExit(f"PUT answered {status}: {text[:300]!r}")
 
             def get(i: int) -> None:
-                r = client.get(f"{url}/bench/{folder[0]}/f{i:05d}.bin")
-                if r.status_code != 200 or r.content != payloads[i]:
-                    raise SystemExit(f"GET {i} answered {r.status_code} or other bytes")
+                status, data = client.request("GET", f"{PROXY}/bench/{folder[0]}/f{i:05d}.bin")
+                if status != 200 or data != payloads[i]:
+                    raise SystemExit(f"GET {i} answered {status} or other bytes")
 
             with ThreadPoolExecutor(args.threads) as pool:  # warm every connection and worker
                 list(pool.map(put, range(min(200, args.files))))
@@ -136,6 +109,8 @@ def main() -> None:
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait(timeout=60)
+        finally:
+            client.close()
 
 
 if __name__ == "__main__":
