@@ -103,12 +103,14 @@ def server_process(
                 time.sleep(0.1)
             yield url
         finally:
-            _stop(process, own_session)
+            stop_process(process, group=own_session)
     text = log_path.read_text()
     assert not check_log or "Traceback" not in text, text
 
 
-def _stop(process: subprocess.Popen[bytes], group: bool) -> None:
+def stop_process(process: subprocess.Popen[bytes], *, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL after 30 s; to the whole process group with ``group``."""
+
     def signal_it(sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig) if group else process.send_signal(sig)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import live_app
-from live_app import free_port
+from live_app import free_port, stop_process
 from modelyard.server.app import create_app
 from modelyard.settings import load_settings
 
@@ -84,12 +84,7 @@ def serve_in_subprocess(
         wait_healthy(url, process)
         yield LiveServer(url)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         if log is not subprocess.DEVNULL:
             log.close()  # type: ignore[union-attr]
 

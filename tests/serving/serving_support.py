@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from live_app import free_port
+from live_app import free_port, stop_process
 
 FEATURES = [f"f{i}" for i in range(20)]
 
@@ -75,12 +75,7 @@ def scoring_server(
                 wait_until_ready(server, ready_timeout_s)
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
     text = log_path.read_text(errors="replace")
     assert "Traceback" not in text, text
 
