@@ -115,25 +115,26 @@ def readable(
 def readable_page(
     request: Request,
     resource_type: ResourceType,
-    page: Any,
+    token: str | None,
     size: int,
-    fetch: Callable[[str, int], Any],
+    fetch: Callable[[str | None, int], Any],
     id_of: Callable[[T], str],
 ) -> tuple[list[T], str | None]:
-    """A page of a search (a ``PagedList``, ``size`` long at most) cut to what the request's
-    principal may READ and refilled from the following pages (``fetch(token, max_results)`` gives
-    the next ``PagedList``): see :func:`modelyard.server.auth.policy.fill_page`."""
+    """The page of a search at ``token`` (``fetch(token, max_results)`` gives a ``PagedList``), cut
+    to what the request's principal may READ and refilled from the following pages, ``size`` long
+    at most: see :func:`modelyard.server.auth.policy.fill_page`."""
 
-    def more(token: str, max_results: int) -> tuple[list[T], str | None]:
-        found = fetch(token, max_results)
+    def more(at: str | None, max_results: int) -> tuple[list[T], str | None]:
+        found = fetch(at, max_results)
         return list(found.items), found.next_page_token
 
+    items, next_token = more(token, size)
     return fill_page(
-        list(page.items),
-        page.next_page_token,
+        items,
+        next_token,
         size,
         more,
-        lambda items: readable(request, resource_type, items, id_of),
+        lambda found: readable(request, resource_type, found, id_of),
     )
 
 

@@ -132,7 +132,7 @@ def fill_page(
     return kept, token
 
 
-def readable_page(key: str, resource_type: ResourceType, id_of: Callable[[Json], str]) -> Any:
+def readable_answer(key: str, resource_type: ResourceType, id_of: Callable[[Json], str]) -> Any:
     """A search RPC's answer with only the ``key`` items the caller may READ, as :func:`fill_page`
     makes it (the handler is run again for the following pages)."""
 
@@ -213,7 +213,7 @@ def created_model(ctx: Ctx, location: str) -> None:
 # ------------------------------------------------------------------------------ the RPC table
 _LM = t.logged_model
 _SEARCH_EXPERIMENTS = authenticated(
-    page=readable_page("experiments", EXPERIMENT, lambda e: e["experiment_id"])
+    page=readable_answer("experiments", EXPERIMENT, lambda e: e["experiment_id"])
 )
 RPC_RULES: dict[tuple[str, str], Rule] = {
     # experiments
@@ -262,7 +262,7 @@ RPC_RULES: dict[tuple[str, str], Rule] = {
     ("registered-models/delete", "DELETE"): need(t.model(MANAGE), after=deleted_model),
     ("registered-models/get", "GET"): need(t.model(READ)),
     ("registered-models/search", "GET"): authenticated(
-        page=readable_page("registered_models", MODEL, lambda m: m["name"])
+        page=readable_answer("registered_models", MODEL, lambda m: m["name"])
     ),
     ("registered-models/get-latest-versions", "POST"): need(t.model(READ)),
     ("registered-models/get-latest-versions", "GET"): need(t.model(READ)),
@@ -280,7 +280,7 @@ RPC_RULES: dict[tuple[str, str], Rule] = {
     ("model-versions/delete", "DELETE"): need(t.model(MANAGE)),
     ("model-versions/get", "GET"): need(t.model(READ)),
     ("model-versions/search", "GET"): authenticated(
-        page=readable_page("model_versions", MODEL, lambda v: v["name"])
+        page=readable_answer("model_versions", MODEL, lambda v: v["name"])
     ),
     ("model-versions/get-download-uri", "GET"): need(t.model(READ)),
     ("model-versions/set-tag", "POST"): need(t.model(EDIT)),

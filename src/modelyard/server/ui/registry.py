@@ -68,7 +68,7 @@ def models_page(request: Request) -> Response:
             return svc.search_registered_models(text or None, max_results, orders, page_token)
 
         models, next_token = readable_page(
-            request, MODEL, fetch(token, MODELS_PER_PAGE), MODELS_PER_PAGE, fetch, lambda m: m.name
+            request, MODEL, token, MODELS_PER_PAGE, fetch, lambda m: m.name
         )
     except InvalidInput as exc:
         error = exc.message

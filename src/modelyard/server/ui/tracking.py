@@ -97,7 +97,7 @@ def experiments_page(request: Request) -> Response:
             return svc.search_experiments(view, max_results, text or None, orders, page_token)
 
         experiments, next_token = readable_page(
-            request, EXPERIMENT, fetch(token, size), size, fetch, lambda e: e.experiment_id
+            request, EXPERIMENT, token, size, fetch, lambda e: e.experiment_id
         )
     except InvalidInput as exc:
         error = exc.message
